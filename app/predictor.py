@@ -1,0 +1,83 @@
+"""Classify the sentiment of a text file with a Hugging Face pipeline.
+
+    python app/predictor.py FILE
+
+Env MODEL_ID selects the model: a Hugging Face Hub id or a local folder in the same layout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import transformers
+from wordcount import count_words  # our C extension: the reason slim images need a compiler
+
+DEFAULT_MODEL_ID = "distilbert-base-uncased-finetuned-sst-2-english"
+
+log = logging.getLogger(__name__)
+
+
+class InputError(ValueError):
+    """Text that cannot be classified; the message is safe to show to users."""
+
+
+def configure_logging() -> None:
+    """Log to stderr at env LOG_LEVEL (default INFO); does nothing if logging is already set up."""
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def load_classifier(model_id: str | None = None) -> transformers.Pipeline:
+    """Load the text-classification pipeline once; callers keep it and reuse it."""
+    model_id = model_id or os.environ.get("MODEL_ID", DEFAULT_MODEL_ID)
+    # Progress bars are noise in container logs; warnings still go through transformers' logger.
+    transformers.logging.disable_progress_bar()
+    log.info("loading model %s", model_id)
+    return transformers.pipeline("text-classification", model=model_id)
+
+
+def classify(classifier: transformers.Pipeline, texts: list[str], source: str) -> list[dict]:
+    """One {'label', 'score'} dict per text; ``source`` names the texts in the log."""
+    log.info("classifying %s (%d words)", source, sum(count_words(text) for text in texts))
+    # The model reads at most 512 tokens: cut longer texts instead of failing on them.
+    return classifier(texts, truncation=True)
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """The UTF-8 text in ``data``, or InputError if it is not text or only whitespace."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{name} is not UTF-8 text") from None
+    if not text.strip():
+        raise InputError(f"{name} is empty")
+    return text
+
+
+def main(argv: list[str]) -> int:
+    configure_logging()
+    if len(argv) != 1:
+        log.error("usage: python app/predictor.py FILE")
+        return 2
+    path = Path(argv[0])
+    try:
+        text = decode_text(path.read_bytes(), path.name)
+    except OSError as error:  # missing file, a directory, no permission...
+        log.error("cannot read %s: %s", path, error.strerror)
+        return 1
+    except InputError as error:
+        log.error("%s", error)
+        return 1
+    result = classify(load_classifier(), [text], source=path.name)
+    print("--- Classification Result ---")
+    print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

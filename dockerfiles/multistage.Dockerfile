@@ -1,0 +1,40 @@
+# Multi-stage: compile in the full image, ship only the installed packages on slim. Build from
+# the repo root:
+#   docker build -f dockerfiles/multistage.Dockerfile -t bert-classifier:multistage .
+# Hadolint-clean: no rule broken on purpose.
+
+# Builder: has gcc and the Python headers, so wordcount compiles without any apt step.
+FROM python:3.11 AS builder
+
+# A virtual environment keeps every installed package under one folder we can copy whole.
+# Its bin/python is a symlink to the base image's interpreter (/usr/bin/python3 in our offline
+# stand-ins, /usr/local/bin/python3 in the official images), so builder and runtime must have
+# the same Python version at the same path: keep both FROM lines on the same Python tag.
+RUN python -m venv /opt/venv
+# First on PATH, so python and pip below are the venv's.
+ENV PATH=/opt/venv/bin:$PATH
+
+# The repo's app/ ends up at /srv/app.
+WORKDIR /srv
+
+# Only what the install reads, before the app source: editing the app keeps the install cached.
+COPY app/runtime-requirements.txt app/
+COPY app/wordcount/ app/wordcount/
+# What the app imports, and nothing else (no jupyter, pytest, black...).
+RUN pip install --no-cache-dir -r app/runtime-requirements.txt
+
+# Runtime: slim, no compiler. It copies the builder's venv and never runs pip itself.
+FROM python:3.11-slim
+
+# torch, transformers, flask, gunicorn and the compiled wordcount, with their scripts.
+COPY --from=builder /opt/venv /opt/venv
+# The venv's python, pip-installed packages and gunicorn come first.
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /srv
+
+# The app last: editing it rebuilds only this small layer.
+COPY app/ app/
+
+# Classify the sample file once and exit.
+CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]

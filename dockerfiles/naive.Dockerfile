@@ -1,0 +1,24 @@
+# Naive: the Dockerfile most of us write first. It works, and the image is huge.
+# Build from the repo root:
+#   docker build -f dockerfiles/naive.Dockerfile -t bert-classifier:naive .
+# Hadolint rules broken on purpose (the lesson): DL3008, DL3009, DL3015 on the apt line.
+
+# The full image: Debian plus compilers, -dev libraries and version control, mostly unused.
+FROM python:3.11
+
+# The repo's app/ ends up at /srv/app.
+WORKDIR /srv
+
+# curl "in case we need it": unpinned, with recommended extras, apt's lists left in the layer.
+# hadolint ignore=DL3008,DL3009,DL3015
+RUN apt-get update && apt-get install -y curl
+
+# The whole build context (notebooks, tests, workshop code...), before the install: editing
+# any file in the repo invalidates the cache and reinstalls every package.
+COPY . .
+
+# App and dev tools alike (jupyter, pytest, black...); the base's gcc compiles wordcount.
+RUN pip install --no-cache-dir -r app/requirements.txt
+
+# Classify the sample file once and exit.
+CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]

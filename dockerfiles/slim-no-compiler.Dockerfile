@@ -1,0 +1,26 @@
+# Slim, first try: naive.Dockerfile with only the base image changed. THIS BUILD FAILS:
+# python:3.11-slim has no C compiler, so pip cannot build ./app/wordcount
+# ("error: command 'x86_64-linux-gnu-gcc' failed: No such file or directory").
+# slim.Dockerfile is the fix. Build from the repo root:
+#   docker build -f dockerfiles/slim-no-compiler.Dockerfile -t bert-classifier:slim-no-compiler .
+# Hadolint rules broken on purpose (the lesson): DL3008, DL3009, DL3015 on the apt line.
+
+# Same Python, without compilers, -dev libraries and version control.
+FROM python:3.11-slim
+
+# The repo's app/ ends up at /srv/app.
+WORKDIR /srv
+
+# curl "in case we need it": unpinned, with recommended extras, apt's lists left in the layer.
+# hadolint ignore=DL3008,DL3009,DL3015
+RUN apt-get update && apt-get install -y curl
+
+# The whole build context (notebooks, tests, workshop code...), before the install: editing
+# any file in the repo invalidates the cache and reinstalls every package.
+COPY . .
+
+# App and dev tools alike (jupyter, pytest, black...); wordcount needs gcc, which slim lacks.
+RUN pip install --no-cache-dir -r app/requirements.txt
+
+# Classify the sample file once and exit.
+CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]

@@ -1,0 +1,43 @@
+# Slim: the naive recipe on python:3.11-slim. Diff it against naive.Dockerfile: only the base
+# image and the compiler install-then-clean step changed. Build from the repo root:
+#   docker build -f dockerfiles/slim.Dockerfile -t bert-classifier:slim .
+# Hadolint rules broken on purpose (the lesson, kept from naive): DL3008, DL3009, DL3015 on the
+# curl line. DL3008 on the compiler line too: those packages are gone before the layer is
+# written, so pinning their versions would buy nothing and break at each Debian point release.
+
+# Same Python, without compilers, -dev libraries and version control.
+FROM python:3.11-slim
+
+# The repo's app/ ends up at /srv/app.
+WORKDIR /srv
+
+# curl "in case we need it": unpinned, with recommended extras, apt's lists left in the layer.
+# hadolint ignore=DL3008,DL3009,DL3015
+RUN apt-get update && apt-get install -y curl
+
+# The whole build context (notebooks, tests, workshop code...), before the install: editing
+# any file in the repo invalidates the cache and reinstalls every package.
+COPY . .
+
+# Slim has no compiler (see slim-no-compiler.Dockerfile), so install one, build, and remove it
+# in ONE instruction: files removed by a later RUN still weigh in the layer that added them.
+# gcc and libc6-dev compile wordcount; python3-dev brings Python.h for the Debian python3 of
+# our offline stand-in images (the official image ships its headers; there it is just unused).
+# hadolint ignore=DL3008
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends \
+        gcc \
+        libc6-dev \
+        python3-dev \
+    ; \
+    pip install --no-cache-dir -r app/requirements.txt; \
+    apt-get purge -y --auto-remove \
+        gcc \
+        libc6-dev \
+        python3-dev \
+    ; \
+    rm -rf /var/lib/apt/lists/*
+
+# Classify the sample file once and exit.
+CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]

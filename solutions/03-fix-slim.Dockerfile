@@ -1,0 +1,41 @@
+# Exercise 03-fix-slim: make the slim build work, and leave no compiler behind.
+#
+# This is naive.Dockerfile on python:3.11-slim. Lesson 03 showed why it fails: slim has no C
+# compiler, and pip must compile app/wordcount. Write ONE RUN instruction that installs a
+# compiler (gcc, libc6-dev, python3-dev), installs app/requirements.txt, then purges the
+# compiler and deletes apt's package lists. In one RUN, no layer ever stores the compiler.
+#
+# Check it from the repository root (it builds this file, about 5 minutes the first time):
+#   python -m workshop check 03-fix-slim
+# Hadolint rules broken on purpose (kept from naive): DL3008, DL3009, DL3015 on the curl line;
+# DL3008 on the compiler line, whose packages are gone before the layer is written.
+
+FROM python:3.11-slim
+
+# The repo's app/ ends up at /srv/app.
+WORKDIR /srv
+
+# hadolint ignore=DL3008,DL3009,DL3015
+RUN apt-get update && apt-get install -y curl
+
+COPY . .
+
+# BEGIN SOLUTION: one RUN that apt-get installs gcc libc6-dev python3-dev, pip installs -r app/requirements.txt, then purges the three and removes /var/lib/apt/lists/*
+# hadolint ignore=DL3008
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends \
+        gcc \
+        libc6-dev \
+        python3-dev \
+    ; \
+    pip install --no-cache-dir -r app/requirements.txt; \
+    apt-get purge -y --auto-remove \
+        gcc \
+        libc6-dev \
+        python3-dev \
+    ; \
+    rm -rf /var/lib/apt/lists/*
+# END SOLUTION
+
+CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]

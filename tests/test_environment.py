@@ -1,0 +1,76 @@
+"""environment.yml (conda, for learners) and requirements.txt (pip, for CI) pin the same packages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from workshop.config import REPO_ROOT
+
+#: conda-forge names that differ from the PyPI name of the same package.
+CONDA_TO_PYPI = {"pytorch": "torch", "docker-py": "docker", "py-tokenizers": "tokenizers"}
+#: conda-only entries that are the environment itself rather than one of the pinned packages.
+NOT_PINNED = {"python", "pip"}
+
+
+def _key(name: str) -> str:
+    # PyPI treats "Foo_Bar", "foo-bar" and "foo.bar" as one name (PEP 503).
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirements_pins(text: str) -> dict[str, str]:
+    """Package -> version from ``name==version`` lines; anything else that installs is an error."""
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s;]+)", line)
+        assert match, f"requirements.txt: {line!r} is not pinned as name==version"
+        pins[_key(match[1])] = match[2]
+    return pins
+
+
+def environment_pins(text: str) -> dict[str, str]:
+    """Package -> version from environment.yml: conda-forge entries (PyPI names) and the pip list."""
+    env = yaml.safe_load(text)
+    pins = {}
+    for entry in env["dependencies"]:
+        if isinstance(entry, dict):
+            for line in entry["pip"]:
+                pins.update(requirements_pins(line))
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(?:==?\s*([^\s=]+))?", entry.strip())
+        assert match, f"environment.yml: cannot read {entry!r}"
+        name = CONDA_TO_PYPI.get(match[1], match[1])
+        if name in NOT_PINNED:
+            continue
+        assert match[2], f"environment.yml: {entry!r} has no version pin"
+        pins[_key(name)] = match[2]
+    return pins
+
+
+def test_environment_yml_pins_the_same_packages_and_versions_as_requirements_txt():
+    """Every pin in requirements.txt is in environment.yml with the same version, and nothing else is."""
+    pip = requirements_pins((REPO_ROOT / "requirements.txt").read_text())
+    conda = environment_pins((REPO_ROOT / "environment.yml").read_text())
+    assert conda == pip
+
+
+def test_environment_yml_uses_the_python_the_images_use():
+    """The learners' Python is the images' Python (3.11), so the app runs the same on both."""
+    env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    assert env["channels"] == ["conda-forge"]
+
+
+def test_drift_is_detected_in_either_section():
+    """A version changed in the conda section or the pip section, or a package dropped, makes the pins differ."""
+    pip = requirements_pins("torch==2.13.0\npandas==3.1.1\n")
+    assert environment_pins("dependencies:\n  - pandas==3.1.1\n  - pip:\n      - torch==2.13.0\n") == pip
+    assert environment_pins("dependencies:\n  - pandas=3.1.0\n  - pip:\n      - torch==2.13.0\n") != pip
+    assert environment_pins("dependencies:\n  - pandas==3.1.1\n  - pip:\n      - torch==2.12.0\n") != pip
+    assert environment_pins("dependencies:\n  - pandas==3.1.1\n") != pip
+    assert environment_pins("dependencies:\n  - pytorch==2.13.0\n  - pandas==3.1.1\n") == pip

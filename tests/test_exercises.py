@@ -1,0 +1,302 @@
+"""Exercises: generated from solutions/, committed up to date, and checked for real.
+
+The generator is tested on sample files; the registered exercises are tested on the committed
+tree: each check passes on its solution and fails, with a sentence for the learner, on the
+untouched exercise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from workshop import exercises
+from workshop.checks import CheckFailed
+from workshop.config import IMAGE_REPO, REPO_ROOT
+from workshop.exercises import Exercise, MarkerError
+
+SAMPLE_NOTEBOOK_CODE = """\
+numbers = [3, 1, 2]
+### BEGIN SOLUTION: pick the biggest number
+answer = max(numbers)
+### END SOLUTION"""
+
+SAMPLE_CHECK_CODE = """\
+from workshop.checks import CheckFailed
+
+if answer != 3:
+    raise CheckFailed(f"answer is {answer}, but the biggest number is 3: look at max().")
+print("Solved")"""
+
+SAMPLE_DOCKERFILE = """\
+FROM python:3.11-slim AS builder
+RUN python -m venv /opt/venv
+
+FROM python:3.11-slim
+# BEGIN SOLUTION: copy the venv from the builder
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+# END SOLUTION
+CMD ["python"]
+"""
+
+
+def sample_notebook(code: str = SAMPLE_NOTEBOOK_CODE) -> nbformat.NotebookNode:
+    """A solution notebook as an author saves it: outputs, execution counts, editor metadata."""
+    cells = [
+        new_markdown_cell("# Sample exercise", id="intro"),
+        new_code_cell(code, id="work", execution_count=4, metadata={"tags": ["keep-me"], "collapsed": False},
+                      outputs=[new_output("stream", name="stdout", text="3\n")]),
+        new_code_cell(SAMPLE_CHECK_CODE, id="check", execution_count=5,
+                      outputs=[new_output("stream", name="stdout", text="Solved\n")]),
+    ]
+    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                              "language": "python"},
+                                               "widgets": {"state": {}}, "author": "someone"})
+
+
+def never_called(path):
+    raise AssertionError("notebook exercises are checked by executing them")
+
+
+def sample_registry() -> dict[str, Exercise]:
+    return {
+        "01-biggest": Exercise("01-biggest", "Pick the biggest number", "01", never_called),
+        "04-venv": Exercise("04-venv", "Copy the venv", "04", never_called),
+    }
+
+
+@pytest.fixture
+def sample_tree(tmp_path):
+    """solutions/ with one notebook and one Dockerfile exercise, and an empty exercises/."""
+    solutions, generated = tmp_path / "solutions", tmp_path / "exercises"
+    solutions.mkdir()
+    nbformat.write(sample_notebook(), solutions / "01-biggest.ipynb")
+    (solutions / "04-venv.Dockerfile").write_text(SAMPLE_DOCKERFILE)
+    return solutions, generated
+
+
+def generate(sample_tree, check_only=False):
+    solutions, generated = sample_tree
+    return exercises.generate(check_only, solutions_dir=solutions, exercises_dir=generated,
+                              exercises=sample_registry())
+
+
+# --- the generator on samples -----------------------------------------------------------------
+
+
+def test_notebook_solution_region_becomes_a_stub_that_raises_with_the_hint():
+    """A code cell's BEGIN/END SOLUTION region becomes '# YOUR CODE HERE' and a NotImplementedError with the hint."""
+    solution = sample_notebook()
+    exercise = exercises.exercise_notebook(solution)
+    assert exercise.cells[1].source == (
+        'numbers = [3, 1, 2]\n# YOUR CODE HERE\nraise NotImplementedError("pick the biggest number")')
+    assert exercise.cells[2].source == SAMPLE_CHECK_CODE
+    assert solution.cells[1].source == SAMPLE_NOTEBOOK_CODE, "the solution must not change"
+
+
+def test_notebook_stub_keeps_indentation_and_has_a_default_hint():
+    """A region inside a block keeps its indentation; without hint text the stub gets a default one."""
+    code = 'def biggest(xs):\n    ### BEGIN SOLUTION\n    return max(xs)\n    ### END SOLUTION'
+    exercise = exercises.exercise_notebook(sample_notebook(code))
+    assert exercise.cells[1].source == (
+        'def biggest(xs):\n    # YOUR CODE HERE\n    raise NotImplementedError("write the code this exercise asks for")')
+
+
+def test_exercise_notebook_has_no_outputs_counts_or_author_metadata():
+    """Outputs and execution counts are cleared, cell metadata keeps only tags, notebook metadata is minimal."""
+    exercise = exercises.exercise_notebook(sample_notebook())
+    code = [c for c in exercise.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code)
+    assert [c.metadata for c in code] == [{"tags": ["keep-me"]}, {}]
+    assert exercise.metadata == exercises.NOTEBOOK_METADATA
+    assert [c.id for c in exercise.cells] == ["intro", "work", "check"]
+
+
+def test_dockerfile_solution_region_becomes_one_comment_with_the_hint():
+    """A Dockerfile's BEGIN/END SOLUTION region becomes a single '# YOUR CODE HERE: hint' line, indentation kept."""
+    assert exercises.exercise_dockerfile(SAMPLE_DOCKERFILE) == SAMPLE_DOCKERFILE.replace(
+        "# BEGIN SOLUTION: copy the venv from the builder\nCOPY --from=builder /opt/venv /opt/venv\n"
+        "ENV PATH=/opt/venv/bin:$PATH\n# END SOLUTION\n",
+        "# YOUR CODE HERE: copy the venv from the builder\n")
+    assert exercises.exercise_dockerfile("FROM x\nRUN a && \\\n    # BEGIN SOLUTION\n    b\n    # END SOLUTION\n") \
+        == "FROM x\nRUN a && \\\n    # YOUR CODE HERE: write the instructions this exercise asks for\n"
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("FROM x\n# BEGIN SOLUTION\nRUN a\n", "never closed"),
+    ("FROM x\n# END SOLUTION\n", "END SOLUTION without BEGIN SOLUTION"),
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n", "inside another solution region"),
+    ("FROM x\nRUN a\n", "no '# BEGIN SOLUTION' region"),
+    ("FROM x\nRUN a  # BEGIN SOLUTION\n", "not on a line of its own"),
+])
+def test_unbalanced_or_missing_dockerfile_markers_are_errors(text, error):
+    """Markers that do not pair up, or a file with none, stop the generator instead of leaking the solution."""
+    with pytest.raises(MarkerError, match=error):
+        exercises.exercise_dockerfile(text)
+
+
+def test_markers_outside_code_cells_or_absent_are_errors():
+    """A marker in a markdown cell, or a notebook without any region, stops the generator."""
+    nb = sample_notebook()
+    nb.cells[0].source = "### BEGIN SOLUTION\nthe answer is 3\n### END SOLUTION"
+    with pytest.raises(MarkerError, match="code cells only"):
+        exercises.exercise_notebook(nb)
+    with pytest.raises(MarkerError, match="no ### BEGIN SOLUTION region"):
+        exercises.exercise_notebook(sample_notebook("answer = 3"))
+
+
+def test_generate_writes_every_exercise_and_an_index(sample_tree):
+    """generate() writes each exercise under the same name plus a README index that names the check commands."""
+    solutions, generated = sample_tree
+    changed = generate(sample_tree)
+    names = ["01-biggest.ipynb", "04-venv.Dockerfile", "README.md"]
+    assert sorted(p.name for p in changed) == names
+    assert sorted(p.name for p in generated.iterdir()) == names
+    nbformat.validate(nbformat.read(generated / "01-biggest.ipynb", as_version=4))
+    readme = (generated / "README.md").read_text()
+    assert "| 01 | Pick the biggest number | [01-biggest.ipynb](01-biggest.ipynb) | " \
+           "`python -m workshop check 01-biggest` |" in readme
+    assert "`python -m workshop check 04-venv` |" in readme
+
+
+def test_generate_is_deterministic_and_idempotent(sample_tree, tmp_path):
+    """Generating twice, or into another folder, gives the same bytes; the second run changes nothing."""
+    solutions, generated = sample_tree
+    generate(sample_tree)
+    first = {p.name: p.read_bytes() for p in generated.iterdir()}
+    assert generate(sample_tree) == []
+    other = tmp_path / "other"
+    exercises.generate(solutions_dir=solutions, exercises_dir=other, exercises=sample_registry())
+    assert {p.name: p.read_bytes() for p in other.iterdir()} == first
+    # The format Jupyter itself writes: one-space indent, sorted keys, a final newline.
+    text = first["01-biggest.ipynb"].decode()
+    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_check_only_reports_edited_and_stale_files_without_touching_them(sample_tree):
+    """With check_only, an edited exercise and one whose solution is gone are reported and left as they are."""
+    solutions, generated = sample_tree
+    generate(sample_tree)
+    edited, stale = generated / "04-venv.Dockerfile", generated / "03-gone.Dockerfile"
+    edited.write_text("FROM x\n")
+    stale.write_text("FROM y\n")
+    assert sorted(generate(sample_tree, check_only=True)) == sorted([edited, stale])
+    assert edited.read_text() == "FROM x\n" and stale.exists()
+    assert sorted(generate(sample_tree)) == sorted([edited, stale])
+    assert not stale.exists() and "# YOUR CODE HERE: copy the venv" in edited.read_text()
+
+
+def test_generate_refuses_solutions_without_a_registered_check(sample_tree):
+    """A solution file nobody registered a check for (or a check without its file) is an error."""
+    solutions, generated = sample_tree
+    (solutions / "02-orphan.Dockerfile").write_text("# BEGIN SOLUTION\nFROM x\n# END SOLUTION\n")
+    with pytest.raises(LookupError, match="no check registered for 02-orphan"):
+        generate(sample_tree)
+    (solutions / "02-orphan.Dockerfile").unlink()
+    (solutions / "04-venv.Dockerfile").unlink()
+    with pytest.raises(LookupError, match="registered exercises 04-venv"):
+        generate(sample_tree)
+
+
+def test_notebook_check_passes_on_the_solution_and_explains_what_is_missing(sample_tree):
+    """Executing the sample: the solution passes, the generated exercise fails with its hint, a wrong answer with the check's sentence."""
+    solutions, generated = sample_tree
+    generate(sample_tree)
+    dirs = {"solutions_dir": solutions, "exercises_dir": generated, "exercises": sample_registry()}
+    assert exercises.check("01-biggest", solution=True, **dirs) is None
+    with pytest.raises(CheckFailed) as untouched:
+        exercises.check("01-biggest", **dirs)
+    assert str(untouched.value) == (
+        "01-biggest.ipynb is not finished: the cell In [1] still raises NotImplementedError "
+        "(pick the biggest number); replace the '# YOUR CODE HERE' lines there with your code.")
+    wrong = exercises.exercise_notebook(sample_notebook())
+    wrong.cells[1].source = "numbers = [3, 1, 2]\nanswer = min(numbers)"
+    nbformat.write(wrong, generated / "01-biggest.ipynb")
+    with pytest.raises(CheckFailed, match=r"^answer is 1, but the biggest number is 3: look at max\(\)\.$"):
+        exercises.check("01-biggest", **dirs)
+
+
+# --- the committed exercises --------------------------------------------------------------------
+
+
+def test_committed_exercises_match_their_solutions():
+    """Regenerating exercises/ from solutions/ would change no committed file (else run generate-exercises)."""
+    assert exercises.generate(check_only=True) == []
+
+
+def test_every_lesson_has_an_exercise():
+    """Lessons 01 to 04 each have at least one registered exercise, with its file in solutions/."""
+    registered = exercises.registry()
+    assert {ex.lesson for ex in registered.values()} >= {"01", "02", "03", "04"}
+    for exercise_id in registered:
+        exercises.source_path(exercise_id, exercises.SOLUTIONS_DIR)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workshop", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=300, check=False)
+
+
+def test_cli_lists_exercises_and_verifies_the_committed_tree():
+    """`python -m workshop check` lists every exercise; `generate-exercises --check` passes on the committed tree."""
+    listed = run_cli("check")
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == list(exercises.registry())
+    verified = run_cli("generate-exercises", "--check")
+    assert (verified.returncode, verified.stdout) == (0, "exercises/ is up to date\n"), verified.stderr
+
+
+def test_cli_rejects_an_unknown_exercise_with_the_known_ones():
+    """`python -m workshop check NOPE` exits 2 and names the exercises that exist."""
+    done = run_cli("check", "99-no-such-exercise")
+    assert done.returncode == 2
+    assert done.stdout.startswith("error: no exercise '99-no-such-exercise'; known: ")
+    assert all(exercise_id in done.stdout for exercise_id in exercises.registry())
+
+
+# --- every registered exercise, for real (builds images) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def warm_build_cache():
+    """Build the three main images first: exercise Dockerfiles share their first layers, so they come from cache."""
+    from workshop.build import build
+
+    for name in ("naive", "slim", "multistage"):
+        build(name, f"{IMAGE_REPO}:{name}", quiet=True)
+
+
+def leftover_containers(exercise_id: str) -> list[str]:
+    """Workshop containers, running or stopped, started from this exercise's images."""
+    from workshop import engine, run
+
+    images = {f"{IMAGE_REPO}:ex-{exercise_id}", f"{IMAGE_REPO}:sol-{exercise_id}"}
+    return [c.name for c in engine.client().containers.list(all=True, filters={"label": run.LABEL})
+            if c.attrs["Config"]["Image"] in images]
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("exercise_id", list(exercises.registry()))
+def test_check_passes_on_the_solution(exercise_id, warm_build_cache):
+    """The exercise's check passes on its reference solution, and leaves no container behind."""
+    exercises.check(exercise_id, solution=True)
+    assert leftover_containers(exercise_id) == []
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("exercise_id", list(exercises.registry()))
+def test_check_fails_on_the_untouched_exercise_with_a_sentence(exercise_id, warm_build_cache):
+    """The check fails on the generated exercise with a sentence for the learner (no traceback), and leaves no container."""
+    with pytest.raises(CheckFailed) as caught:
+        exercises.check(exercise_id)
+    message = str(caught.value)
+    first = message.splitlines()[0] if message else ""
+    assert len(first) > 20 and "Traceback" not in message, message
+    assert leftover_containers(exercise_id) == []

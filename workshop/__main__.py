@@ -1,0 +1,103 @@
+"""Command line: ``python -m workshop COMMAND``.
+
+  build [NAME ...]        build dockerfiles/NAME.Dockerfile as bert-classifier:NAME, run its batch
+                          command and print the sizes next to the tutorial's (default: the classic three)
+  inspect IMAGE [--json]  size, layers and wasted bytes (ours and dive's) of an image
+  check EXERCISE [--solution]
+                          run an exercise's check on exercises/ (or solutions/)
+  generate-exercises [--check]
+                          regenerate exercises/ from solutions/ (--check: fail if out of date)
+  setup-check             the 00 setup check ([OK]/[FAIL] lines)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+#: The tutorial's published sizes, quoted for comparison (not measured here).
+PUBLISHED = {"naive": "2.54 GB", "slim": "1.66 GB", "multistage": "820 MB"}
+CLASSIC = ("naive", "slim", "multistage")
+
+
+def _build(names: list[str]) -> int:
+    from workshop import config, engine
+    from workshop.build import build
+    from workshop.run import run_batch
+
+    rows = []
+    for name in names or CLASSIC:
+        tag = f"{config.IMAGE_REPO}:{name}"
+        result = build(name, tag)
+        output = run_batch(tag)
+        verdict = output.strip().splitlines()[-1]
+        rows.append((tag, engine.human(result.size_bytes), PUBLISHED.get(name, "-"), f"{result.seconds:.0f} s", verdict))
+    header = ("image", "size here", "published", "build", "batch result")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)))
+    return 0
+
+
+def _inspect(image: str, as_json: bool, compressed: bool) -> int:
+    from workshop import engine
+    from workshop.layers import analyze
+
+    report = analyze(image, compressed=compressed).to_dict()
+    if as_json:
+        json.dump(report, sys.stdout, indent=2, default=str)
+        print()
+        return 0
+    print(f"{report['image']}: {engine.human(report['size_bytes'])}, {len(report['layers'])} layers")
+    for layer in report["layers"]:
+        print(f"  {layer['index']:>3}  {engine.human(layer['size_bytes']):>10}  {layer['command'][:100]}")
+    dive = report["dive"]
+    print(f"wasted: {engine.human(report['wasted_bytes'])} (dive counts {engine.human(dive['wasted_bytes'])}, "
+          f"efficiency {dive['efficiency']:.2%})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workshop", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("build", help="build and run images")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p = sub.add_parser("inspect", help="layers and waste of an image")
+    p.add_argument("image")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.add_argument("--compressed", action="store_true", help="also gzip each layer to report compressed size")
+    sub.add_parser("check", help="check an exercise", add_help=False)
+    sub.add_parser("generate-exercises", help="regenerate exercises/ from solutions/", add_help=False)
+    sub.add_parser("setup-check", help="is this machine ready for the workshop?", add_help=False)
+
+    argv = sys.argv[1:] if argv is None else argv
+    args, rest = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from workshop.build import BuildFailed
+    from workshop.engine import DiskFull, DockerUnavailable
+    from workshop.run import RunFailed
+
+    try:
+        if args.command == "build":
+            return _build(args.names)
+        if args.command == "inspect":
+            return _inspect(args.image, args.json, args.compressed)
+        if args.command in ("check", "generate-exercises"):
+            from workshop import exercises
+            return exercises.main(argv)
+        if args.command == "setup-check":
+            from workshop import setup_check
+            return setup_check.main(rest)
+    except (DockerUnavailable, DiskFull, BuildFailed, RunFailed, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

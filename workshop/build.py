@@ -1,0 +1,185 @@
+"""`docker build` from a notebook: the log streamed live, the steps and cache hits counted.
+
+We shell out to the docker CLI because the Docker SDK's build speaks the legacy builder, and the
+workshop teaches BuildKit (what `docker build` uses today).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workshop import config, engine
+from workshop.engine import FREE_SPACE_HINT, DiskFull, DockerUnavailable, human
+
+log = logging.getLogger(__name__)
+
+#: Free disk below which a build is refused up front: room for the layers, pip's downloads and
+#: the build cache of the workshop's bigger images. Smaller builds rarely get near it.
+MIN_FREE_BYTES = 3 * 10**9
+
+#: How many log lines of the failing step a `BuildFailed` message shows.
+TAIL_LINES = 15
+
+# BuildKit's plain progress: every line starts with "#<vertex number> ".
+_STEP = re.compile(r"^#(\d+) (\[[^\]]*\d+/\d+\] .*)$")  # "#7 [stage-1 2/3] RUN pip install ..."
+_CACHED = re.compile(r"^#(\d+) CACHED$")
+_ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
+_OUTPUT = re.compile(r"^#(\d+) (?:\d+\.\d+ )?(.*)$")  # "#7 12.3 Collecting torch" (time is optional)
+_NO_SPACE = re.compile(r"no space left on device", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What one build produced and how it went."""
+
+    tag: str
+    seconds: float
+    log: str = field(repr=False)
+    #: Build steps in the order BuildKit started them, named as in the log ("[2/5] RUN ...").
+    steps: list[str]
+    #: The steps BuildKit took from its cache instead of running them.
+    cached_steps: list[str]
+    image_id: str
+    size_bytes: int
+
+
+class BuildFailed(RuntimeError):
+    """A build failed; the message names the failing step and ends with its last log lines."""
+
+    def __init__(self, message: str, *, step: str | None, tail: str, log: str) -> None:
+        super().__init__(message)
+        self.step = step
+        self.tail = tail
+        self.log = log
+
+
+class BuildOutOfSpace(BuildFailed, DiskFull):
+    """A build failed because Docker's disk filled up (catch it as either parent)."""
+
+
+def build(
+    dockerfile: str | Path,
+    tag: str,
+    *,
+    context: str | Path = config.REPO_ROOT,
+    build_args: dict[str, str] | None = None,
+    target: str | None = None,
+    no_cache: bool = False,
+    quiet: bool = False,
+) -> BuildResult:
+    """Build `dockerfile` as `tag`, printing BuildKit's log line by line unless `quiet`.
+
+    `dockerfile` is a short name ("naive" means dockerfiles/naive.Dockerfile) or a path (any
+    str with a "/" or a ".", or a Path).
+    """
+    path = _dockerfile_path(dockerfile)
+    engine.ensure_disk(MIN_FREE_BYTES, f"Building {tag}")
+    cmd = [config.DOCKER_CLI, "build", "--progress=plain", "--network=host", "-f", str(path), "-t", tag]
+    for name, value in (build_args or {}).items():
+        cmd += ["--build-arg", f"{name}={value}"]
+    if target:
+        cmd += ["--target", target]
+    if no_cache:
+        cmd.append("--no-cache")
+    cmd.append(str(context))
+
+    log.info("building %s from %s", tag, path)
+    start = time.monotonic()
+    returncode, lines = _stream(cmd, quiet)
+    seconds = time.monotonic() - start
+    text = "".join(lines)
+    steps, cached, failed = _parse(lines)
+    if returncode != 0:
+        raise _failure(tag, text, lines, steps, failed)
+    image = engine.get_image(tag)
+    result = BuildResult(tag, seconds, text, list(steps.values()), [steps[n] for n in cached if n in steps],
+                         image.id, image.attrs["Size"])
+    log.info("built %s in %.1f s: %s, %d steps, %d cached", tag, seconds, human(result.size_bytes),
+             len(result.steps), len(result.cached_steps))
+    return result
+
+
+def _dockerfile_path(dockerfile: str | Path) -> Path:
+    if isinstance(dockerfile, str) and not re.search(r"[/.]", dockerfile):
+        path = config.dockerfile(dockerfile)
+    else:
+        path = Path(dockerfile)
+    if not path.is_file():
+        known = ", ".join(sorted(p.name.removesuffix(".Dockerfile")
+                                 for p in (config.REPO_ROOT / "dockerfiles").glob("*.Dockerfile")))
+        raise FileNotFoundError(f"No Dockerfile at {path} (short names: {known or 'none yet'}).")
+    return path
+
+
+def _stream(cmd: list[str], quiet: bool) -> tuple[int, list[str]]:
+    """Run `cmd` with BuildKit, echoing each line of its log as it arrives; return code and lines."""
+    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    lines = []
+    # BuildKit writes its progress to stderr; one pipe keeps the order.
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace", bufsize=1, env=env)
+    except FileNotFoundError:
+        raise DockerUnavailable(
+            f"The docker command ({cmd[0]}) is not installed or not on PATH: install Docker, or set "
+            "WORKSHOP_DOCKER to the docker client's full path."
+        ) from None
+    with proc:
+        try:
+            for line in proc.stdout:
+                lines.append(line)
+                if not quiet:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+        except BaseException:
+            # An interrupted notebook cell must not leave a build running behind it.
+            proc.kill()
+            raise
+    return proc.returncode, lines
+
+
+def _parse(lines: list[str]) -> tuple[dict[int, str], list[int], int | None]:
+    """Steps by vertex number, the cached vertices, and the vertex that failed (if any)."""
+    steps: dict[int, str] = {}
+    cached: list[int] = []
+    failed = None
+    for line in lines:
+        line = line.rstrip("\n")
+        if m := _STEP.match(line):
+            # Plain output repeats a step's name whenever its output resumes after another's.
+            steps.setdefault(int(m[1]), m[2])
+        elif m := _CACHED.match(line):
+            cached.append(int(m[1]))
+        elif (m := _ERROR.match(line)) and failed is None:
+            failed = int(m[1])
+    return steps, cached, failed
+
+
+def _failure(tag: str, text: str, lines: list[str], steps: dict[int, str],
+             failed: int | None) -> BuildFailed:
+    if failed is not None:
+        # The failing vertex's own output, without BuildKit's "#N 12.3" prefixes.
+        own = [m[2] for line in lines if (m := _OUTPUT.match(line.rstrip("\n"))) and int(m[1]) == failed]
+        own = [line for line in own if not line.startswith("sha256:")]
+        # Not every vertex is a Dockerfile step ("[internal] load metadata for ..."): then its
+        # first line names it.
+        step = steps.get(failed) or own[0]
+    else:
+        step = None
+        # Failed before any step ran (a Dockerfile syntax error, a missing base image): the end of the log.
+        own = [line.rstrip("\n") for line in lines if line.strip()]
+    tail = "\n".join(own[-TAIL_LINES:])
+    where = f"at step {step}" if step else "before any step ran"
+    if _NO_SPACE.search(text):
+        free = human(engine.disk_free_bytes())
+        return BuildOutOfSpace(
+            f"Building {tag} ran out of disk space {where} (Docker's disk has {free} free now). "
+            f"{FREE_SPACE_HINT}\n{tail}", step=step, tail=tail, log=text)
+    return BuildFailed(f"Building {tag} failed {where}:\n{tail}", step=step, tail=tail, log=text)

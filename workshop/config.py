@@ -1,0 +1,40 @@
+"""Where things are, read once from the environment.
+
+Every setting has a default that works on a learner's laptop with internet access; our CI and
+air-gapped classrooms override them with environment variables (see README, "Offline mode").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Read-only folder with the local model and data set (never copied into the repo).
+SHARED_DIR = Path(os.environ.get("WORKSHOP_SHARED", REPO_ROOT.parent / "shared")).resolve()
+
+#: Offline mode: a local model folder in Hugging Face layout. When set, containers get it
+#: mounted read-only and MODEL_ID points at it; when unset, images download from the hub.
+MODEL_DIR = Path(os.environ["WORKSHOP_MODEL_DIR"]).resolve() if os.environ.get("WORKSHOP_MODEL_DIR") else None
+
+#: The docker CLI used for builds (BuildKit). Everything else goes through the Docker SDK.
+DOCKER_CLI = os.environ.get("WORKSHOP_DOCKER", "docker")
+
+#: The model the app uses when MODEL_ID is not set (the tutorial's).
+DEFAULT_MODEL_ID = "distilbert-base-uncased-finetuned-sst-2-english"
+
+#: Where containers see the offline model folder.
+CONTAINER_MODEL_DIR = "/models/local"
+
+IMAGE_REPO = "bert-classifier"
+
+
+def offline() -> bool:
+    """True when images must not reach the Hugging Face Hub."""
+    return MODEL_DIR is not None
+
+
+def dockerfile(name: str) -> Path:
+    """Path of ``dockerfiles/<name>.Dockerfile``."""
+    return REPO_ROOT / "dockerfiles" / f"{name}.Dockerfile"

@@ -1,0 +1,225 @@
+"""The check of every exercise in ``solutions/``, registered by exercise id.
+
+- A Dockerfile exercise's check receives the path of the Dockerfile to check (the learner's copy
+  in ``exercises/`` or the reference in ``solutions/``), builds it from the repository root as
+  ``bert-classifier:ex-<id>`` (``sol-<id>`` for the reference) and looks at the image.
+- A notebook exercise's check receives the notebook's variables: its last cell calls
+  ``workshop.exercises.verify("<id>", ...)``.
+
+Each check raises ``CheckFailed`` with one sentence saying what is still wrong and what to try.
+The reference Dockerfiles repeat the lesson's Dockerfiles instruction for instruction, so their
+builds come from the cache the lessons filled.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from workshop import checks, config, engine
+from workshop.build import BuildFailed, BuildResult, build
+from workshop.checks import CheckFailed
+from workshop.exercises import SOLUTIONS_DIR, exercise
+from workshop.layers import analyze, layer_table
+from workshop.run import RunFailed, run_batch
+
+NAIVE = f"{config.IMAGE_REPO}:naive"
+#: What pip prints when it needs a C compiler the image does not have.
+_NO_COMPILER = re.compile(r"command '[^']*gcc' failed|gcc: (?:command )?not found|No such file or directory: '[^']*gcc'")
+#: gcc as Debian installs it: usr/bin/gcc, usr/bin/gcc-12, usr/bin/x86_64-linux-gnu-gcc-12...
+_GCC = re.compile(r"usr/bin/(?:[\w-]+-)?gcc(?:-\d+)?")
+#: What the copied build context leaves out (as .dockerignore does): caches and local builds.
+_CONTEXT_IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".ipynb_checkpoints", "build", "*.egg-info",
+                                         "*.so", "results")
+
+
+def _tag(exercise_id: str, path: Path) -> str:
+    kind = "sol" if path.resolve().parent == SOLUTIONS_DIR.resolve() else "ex"
+    return f"{config.IMAGE_REPO}:{kind}-{exercise_id}"
+
+
+def _build(path: Path, tag: str, **kwargs) -> BuildResult:
+    """Build the learner's Dockerfile quietly; a failed build becomes a learner's sentence."""
+    try:
+        return build(path, tag, quiet=True, **kwargs)
+    except BuildFailed as failure:
+        if _NO_COMPILER.search(failure.log):
+            raise CheckFailed(
+                f"{path.name} does not build: pip finds no C compiler for wordcount at step {failure.step}. "
+                "Install gcc, libc6-dev and python3-dev with apt-get in the same RUN, before pip install."
+            ) from None
+        last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
+        raise CheckFailed(f"{path.name} does not build: step {failure.step} failed with: {last[0]}") from None
+
+
+def _rebuilt(result: BuildResult) -> list[str]:
+    """The steps a build ran instead of taking them from the cache (FROM lines are never cached)."""
+    return [step for step in result.steps if step not in result.cached_steps and not _is_from(step)]
+
+
+def _is_from(step: str) -> bool:
+    return re.match(r"\[[^\]]*\] FROM ", step) is not None
+
+
+def rebuild_after_app_edit(dockerfile: Path, tag: str) -> tuple[BuildResult, BuildResult]:
+    """Build `dockerfile` from a copy of the repository, change one line of app/server.py, build again.
+
+    Returns both builds. The repository itself is never touched; the edit is unique, so the
+    second build cannot find the edited file in the cache of an earlier run.
+    """
+    with tempfile.TemporaryDirectory(prefix="workshop-context-") as tmp:
+        context = Path(tmp) / "repo"
+        shutil.copytree(config.REPO_ROOT, context, ignore=_CONTEXT_IGNORE, symlinks=True)
+        before = build(dockerfile, tag, context=context, quiet=True)
+        with (context / "app" / "server.py").open("a", encoding="utf-8") as server:
+            server.write(f"# edited {uuid.uuid4().hex}\n")
+        after = build(dockerfile, tag, context=context, quiet=True)
+    return before, after
+
+
+# --- lesson 01 ----------------------------------------------------------------------------------
+
+
+@exercise("01-call-the-api", title="Classify several texts with one request", lesson="01")
+def call_the_api(*, response: object, labels: object, reviews: list[str]) -> None:
+    if not isinstance(response, requests.Response):
+        raise CheckFailed(f"`response` should be what requests.post(...) returned, but it is a {type(response).__name__}.")
+    sent = response.request
+    path = urlsplit(sent.url).path
+    if (sent.method, path) != ("POST", "/classify"):
+        raise CheckFailed(f"Your request was {sent.method} {path}, but the API classifies texts at POST /classify.")
+    try:
+        body = json.loads(sent.body or b"null")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "texts" not in body:
+        keys = ", ".join(sorted(body)) if isinstance(body, dict) else "no JSON object"
+        raise CheckFailed(f"Your request sent {keys or 'an empty object'}: send all the reviews at once, "
+                          'as json={"texts": REVIEWS}.')
+    if body["texts"] != list(reviews):
+        raise CheckFailed('The "texts" you sent are not REVIEWS: send the whole list, in its order.')
+    if response.status_code != 200:
+        raise CheckFailed(f"The server answered {response.status_code}: {response.text.strip()}")
+    expected = [item["label"] for item in response.json()["result"]]
+    if labels != expected:
+        raise CheckFailed("`labels` should be the list of labels in response.json()['result'], one per review "
+                          f"in order ({len(expected)} of them), e.g. {expected[:2]}...")
+
+
+# --- lesson 02 ----------------------------------------------------------------------------------
+
+
+@exercise("02-biggest-layer", title="Find the layer that holds the most bytes", lesson="02")
+def biggest_layer(answer: object, image: str = NAIVE) -> None:
+    table = layer_table(image)
+    biggest = table.loc[table["size_bytes"].idxmax()]
+    if not isinstance(answer, str):
+        raise CheckFailed(f"`answer` should be the text of one row's `instruction` (a str), not a {type(answer).__name__}.")
+    wanted = " ".join(answer.split())
+    if wanted == " ".join(biggest["instruction"].split()):
+        return
+    same = table[table["instruction"].map(lambda text: " ".join(text.split())) == wanted]
+    if same.empty:
+        raise CheckFailed(f"`answer` is the instruction of no layer of {image}: copy it from the `instruction` "
+                          "column of layer_table(...).")
+    raise CheckFailed(f"That layer adds {engine.human(same['size_bytes'].max())}, but another layer adds "
+                      f"{engine.human(biggest['size_bytes'])}: sort the table by `size_bytes`.")
+
+
+# --- lesson 03 ----------------------------------------------------------------------------------
+
+
+@exercise("03-fix-slim", title="Fix the slim build that needs a compiler", lesson="03")
+def fix_slim(path: Path) -> None:
+    tag = _tag("03-fix-slim", path)
+    _build(path, tag)
+    _expect(checks.can_import, tag, "wordcount",
+            sentence=f"{path.name} builds, but `import wordcount` fails in the image: the RUN you write must "
+                     "pip install -r app/requirements.txt, which compiles wordcount.")
+    _expect(checks.tool_absent, tag, "gcc",
+            sentence=f"gcc is still in the image built from {path.name}: after pip install, apt-get purge "
+                     "gcc, libc6-dev and python3-dev in the same RUN.")
+    leftovers = _compiler_layers(tag)
+    if leftovers:
+        raise CheckFailed(f"gcc is gone from the final filesystem, but the layer of `{leftovers[0]}` still "
+                          "ships it: install, build and purge in ONE RUN, so no layer ever stores the compiler.")
+
+
+def _compiler_layers(image: str) -> list[str]:
+    """Instructions of the layers that add a gcc binary, whether or not a later layer deletes it."""
+    return [layer.command for layer in analyze(image).layers
+            if any(change.change in ("added", "modified") and _GCC.fullmatch(change.path) for change in layer.files)]
+
+
+# --- lesson 04 ----------------------------------------------------------------------------------
+
+
+@exercise("04-runtime-stage", title="Write the runtime stage of the multi-stage build", lesson="04")
+def runtime_stage(path: Path) -> None:
+    tag = _tag("04-runtime-stage", path)
+    _build(path, tag)
+    _expect(checks.tool_absent, tag, "gcc",
+            sentence=f"The image built from {path.name} still has gcc: start a last stage FROM "
+                     "python:3.11-slim and copy only /opt/venv and app/ into it.")
+    _expect(checks.can_import, tag, "wordcount",
+            sentence="The final image cannot import wordcount: COPY --from=builder /opt/venv /opt/venv, and put "
+                     "/opt/venv/bin first on PATH (ENV PATH=/opt/venv/bin:$PATH).")
+    own = _stage_instructions(tag, "python:3.11-slim")
+    if any("pip install" in instruction for instruction in own):
+        raise CheckFailed("Your runtime stage runs pip install: copy the builder's venv instead, so no "
+                          "package is downloaded or compiled twice.")
+    _expect_batch_result(tag, path)
+
+
+def _stage_instructions(image: str, base: str) -> list[str]:
+    """The instructions of `image`'s own layers, above those of its `base` image."""
+    table = layer_table(image)
+    return list(table["instruction"].iloc[len(layer_table(base)):])
+
+
+@exercise("04-cache-order", title="Order the builder so an app change keeps the install cached", lesson="04")
+def cache_order(path: Path) -> None:
+    tag = _tag("04-cache-order", path)
+    first = _build(path, tag)
+    installs = [step for step in first.steps if "pip install" in step]
+    if not installs:
+        raise CheckFailed(f"{path.name} installs nothing: copy what pip reads (app/runtime-requirements.txt and "
+                          "app/wordcount/), then RUN pip install -r app/runtime-requirements.txt.")
+    _expect(checks.can_import, tag, "transformers",
+            sentence="The final image cannot import transformers: install app/runtime-requirements.txt in the "
+                     "builder, into the venv the runtime stage copies.")
+    _, after = rebuild_after_app_edit(path, tag)
+    rerun = [step for step in _rebuilt(after) if "pip install" in step]
+    if rerun:
+        raise CheckFailed(f"Changing one line of app/server.py re-ran `{rerun[0]}`: copy only the files pip "
+                          "install reads before it, and the rest of app/ after it.")
+    _expect_batch_result(tag, path)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _expect(check, *args: str, sentence: str) -> None:
+    """Run one of workshop.checks; on failure, say it in this exercise's words."""
+    try:
+        check(*args)
+    except CheckFailed:
+        raise CheckFailed(sentence) from None
+
+
+def _expect_batch_result(tag: str, path: Path) -> None:
+    try:
+        output = run_batch(tag)
+    except RunFailed as failure:
+        last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
+        raise CheckFailed(f"The image built from {path.name} fails to classify the sample: {last[0]}") from None
+    if "--- Classification Result ---" not in output:
+        raise CheckFailed(f"The image built from {path.name} runs, but its default command does not classify "
+                          'the sample: end with CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"].')

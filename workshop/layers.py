@@ -1,0 +1,393 @@
+"""What ``docker images``, ``docker history`` and dive show, as pandas objects for notebooks.
+
+    image_summary("bert-classifier:slim")      # one image: size, layer count, platform
+    layer_table("bert-classifier:slim")        # docker history, oldest first, instructions cleaned
+    a = analyze("bert-classifier:naive")       # every layer's files, waste (ours and dive's)
+    a.waste_by_layer(); a.largest_files(); a.largest_dirs(); a.layer_tree(3)
+    diff_images("bert-classifier:naive", "bert-classifier:slim")
+    explorer(a)                                # a widget to browse the layers
+
+Everything goes through the Docker SDK: `analyze` streams the image like ``docker save`` does and
+reads it in one pass (see `workshop.imagetar`); the waste figures come from `workshop.waste`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import pandas as pd
+from docker.models.images import Image
+
+from workshop import engine
+from workshop.engine import human
+from workshop.imagetar import SavedImage, open_chunks, read_saved_image
+from workshop.waste import Change, DiveFigures, FinalFile, dive_figures, squash, waste_rows
+
+log = logging.getLogger(__name__)
+
+#: Instructions that only change the image's metadata, never its files (no layer).
+METADATA_INSTRUCTIONS = frozenset({
+    "ARG", "CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "MAINTAINER", "ONBUILD", "SHELL",
+    "STOPSIGNAL", "USER", "VOLUME",
+})
+#: Seconds to wait for the engine to start sending an image (see `analyze`).
+SAVE_TIMEOUT = 3600
+#: Analyses kept in memory (notebooks ask several questions about the same image in a row).
+CACHE_SIZE = 4
+_cache: OrderedDict[str, ImageAnalysis] = OrderedDict()
+
+# `docker history` shows what the builder recorded: "/bin/sh -c #(nop) CMD ..." (classic builder),
+# "|2 A=1 B=2 /bin/sh -c ..." (classic RUN with build args), "RUN |1 A=1 /bin/sh -c ... # buildkit".
+_SHELL_FORM = re.compile(r"^(?:RUN )?(?:\|\d+ .*?)?/bin/sh -c (.*)$", re.DOTALL)
+
+
+def clean_instruction(created_by: str) -> str:
+    """The Dockerfile instruction behind a history entry, without the builder's decorations."""
+    text = re.sub(r"\s*# buildkit$", "", created_by.strip())
+    match = _SHELL_FORM.match(text)
+    if not match:
+        return text
+    body = match.group(1).strip()
+    if body.startswith("#(nop)"):
+        return body.removeprefix("#(nop)").strip()
+    return f"RUN {body}"
+
+
+def _image(image: str | Image) -> Image:
+    return image if isinstance(image, Image) else engine.get_image(image)
+
+
+def _name(image: str | Image) -> str:
+    if isinstance(image, str):
+        return image
+    return image.tags[0] if image.tags else image.short_id
+
+
+def image_summary(image: str | Image) -> pd.Series:
+    """What ``docker image ls`` and ``docker image inspect`` say about one image.
+
+    `compressed_bytes` is None until ``analyze(image, compressed=True)`` has measured it.
+    """
+    img = _image(image)
+    attrs = img.attrs
+    cached = _cache.get(img.id)
+    return pd.Series({
+        "size_bytes": attrs["Size"],
+        "size": human(attrs["Size"]),
+        "compressed_bytes": cached.compressed_bytes if cached else None,
+        "layers": len(attrs.get("RootFS", {}).get("Layers", [])),
+        "architecture": attrs.get("Architecture"),
+        "os": attrs.get("Os"),
+        "id": img.id,
+        "tags": list(img.tags),
+        "created": pd.Timestamp(attrs["Created"]),
+    }, name=_name(image))
+
+
+def looks_empty(instruction: str, size_bytes: int) -> bool:
+    """Whether a history entry made no layer, judged from its instruction and size alone."""
+    return size_bytes == 0 and instruction.split(" ", 1)[0].upper() in METADATA_INSTRUCTIONS
+
+
+def layer_table(image: str | Image) -> pd.DataFrame:
+    """``docker history``, oldest first: one row per Dockerfile instruction.
+
+    `empty` marks metadata-only entries (no layer). The engine's history API does not say which
+    those are, so unless the image was analyzed (which reads its config), it is inferred: an
+    entry adds a layer if it has bytes or is not a metadata instruction (ENV, LABEL, CMD, ...).
+    """
+    img = _image(image)
+    history = list(reversed(img.history()))
+    rows = [{
+        "index": index,
+        "instruction": clean_instruction(entry.get("CreatedBy") or "") or entry.get("Comment", ""),
+        "size_bytes": entry["Size"],
+        "size": human(entry["Size"]),
+        "created": pd.Timestamp(entry["Created"], unit="s", tz="UTC"),
+    } for index, entry in enumerate(history)]
+    cached = _cache.get(img.id)
+    flags = [bool(h.get("empty_layer")) for h in cached.history] if cached else []
+    if len(flags) != len(rows):
+        flags = [looks_empty(row["instruction"], row["size_bytes"]) for row in rows]
+    for row, empty in zip(rows, flags, strict=True):
+        row["empty"] = empty
+    return pd.DataFrame(rows, columns=["index", "instruction", "size_bytes", "size", "created", "empty"])
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One filesystem layer of an analyzed image."""
+
+    index: int
+    command: str  # the cleaned instruction that made it
+    created_by: str  # as the builder recorded it
+    size_bytes: int  # bytes of content in the layer (what dive shows per layer)
+    compressed_bytes: int | None  # gzip size (level 6, like a registry push), if measured
+    digest: str  # the layer's diff ID (sha256 of its uncompressed tar)
+    files: list[Change] = field(repr=False)  # every path it touches, marked added/modified/...
+
+
+@dataclass
+class ImageAnalysis:
+    """Everything `analyze` learned from one pass over an image's layers."""
+
+    image: str
+    id: str
+    tags: list[str]
+    layers: list[Layer]
+    files: list[FinalFile] = field(repr=False)  # the final (squashed) filesystem
+    dive: DiveFigures = field(repr=False)
+    #: Our waste: dive's figure plus the bytes dive misses (see `workshop.waste`).
+    wasted_bytes: int
+    compressed_bytes: int | None
+    history: list[dict] = field(repr=False)
+    _waste: list[dict] = field(repr=False)
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of content over all layers (dive's image size; ~ `docker image ls` SIZE)."""
+        return sum(layer.size_bytes for layer in self.layers)
+
+    @property
+    def missed_by_dive(self) -> int:
+        """Wasted bytes dive does not count (files under deleted or opaque directories)."""
+        return self.wasted_bytes - self.dive.wasted_bytes
+
+    def __str__(self) -> str:
+        return (f"{self.image}: {human(self.size_bytes)} in {len(self.layers)} layers, "
+                f"{human(self.wasted_bytes)} wasted ({human(self.dive.wasted_bytes)} by dive's count)")
+
+    def _command(self, index: int | None) -> str | None:
+        return None if index is None else self.layers[index].command
+
+    def waste_by_layer(self) -> pd.DataFrame:
+        """Which layer added the wasted bytes, and which later layer deleted or overwrote them.
+
+        One row per (layer, removed_by, how). `counted_by_dive` says whether dive's figure
+        includes those bytes; dive also counts the surviving copy of a path it saw twice
+        (`how` = "kept ..."). The rows sum to `wasted_bytes`.
+        """
+        rows = [{
+            "layer": row["layer"],
+            "instruction": self._command(row["layer"]),
+            "wasted_bytes": row["wasted_bytes"],
+            "wasted": human(row["wasted_bytes"]),
+            "files": row["files"],
+            "removed_by": row["removed_by"],
+            "removed_by_instruction": self._command(row["removed_by"]),
+            "how": row["how"],
+            "counted_by_dive": row["counted_by_dive"],
+        } for row in self._waste]
+        columns = ["layer", "instruction", "wasted_bytes", "wasted", "files", "removed_by",
+                   "removed_by_instruction", "how", "counted_by_dive"]
+        frame = pd.DataFrame(rows, columns=columns).astype({"removed_by": "Int64"})
+        return frame.sort_values(["wasted_bytes", "layer"], ascending=[False, True], ignore_index=True)
+
+    def largest_files(self, n: int = 20) -> pd.DataFrame:
+        """The `n` largest files of the final filesystem, and the layer each comes from."""
+        files = sorted((f for f in self.files if f.kind in ("file", "hardlink")), key=lambda f: (-f.size, f.path))[:n]
+        return pd.DataFrame([{
+            "path": "/" + f.path, "size_bytes": f.size, "size": human(f.size),
+            "layer": f.layer, "instruction": self.layers[f.layer].command,
+        } for f in files], columns=["path", "size_bytes", "size", "layer", "instruction"])
+
+    def largest_dirs(self, n: int = 20, depth: int = 3) -> pd.DataFrame:
+        """The `n` largest directories of the final filesystem, cut at `depth` levels.
+
+        Each file counts in its directory, or in its ancestor `depth` levels below /, so the
+        rows never overlap and add up to the whole filesystem (like the leaves of ``du -d``).
+        """
+        frame = _by_directory(self.files, depth).sort_values(["size_bytes", "path"], ascending=[False, True])
+        frame = frame.head(n).reset_index(drop=True)
+        frame.insert(2, "size", frame["size_bytes"].map(human))
+        return frame
+
+    def layer_tree(self, index: int, max_depth: int | None = None) -> pd.DataFrame:
+        """The paths layer `index` touches, each marked added / modified / removed / unchanged.
+
+        Directories that appear only because something inside them changed are left out (they
+        are "unchanged"). With `max_depth`, deeper paths are summed into their ancestor at that
+        depth, one row per (directory, change). For "removed", `size_bytes` is what it hides.
+        """
+        groups: dict[tuple[str, str], dict] = {}
+        for change in self.layers[index].files:
+            if change.kind == "dir" and change.change == "unchanged":
+                continue
+            parts = change.path.split("/")
+            deeper = max_depth is not None and len(parts) > max_depth
+            path = "/" + "/".join(parts[:max_depth] if deeper else parts)
+            row = groups.setdefault((path, change.change), {
+                "path": path, "kind": "dir" if deeper else change.kind, "change": change.change,
+                "size_bytes": 0, "files": 0})
+            row["size_bytes"] += change.size
+            row["files"] += change.files if change.change == "removed" else int(change.kind != "dir")
+            if deeper:
+                row["kind"] = "dir"
+        frame = pd.DataFrame(list(groups.values()), columns=["path", "kind", "change", "size_bytes", "files"])
+        frame.insert(4, "size", frame["size_bytes"].map(human))
+        return frame.sort_values(["path", "change"], ignore_index=True)
+
+    def to_dict(self) -> dict:
+        """A JSON-able summary (what ``python -m workshop inspect IMAGE --json`` prints)."""
+        ratio = self.dive.user_wasted_percent
+        return {
+            "image": self.image,
+            "id": self.id,
+            "tags": self.tags,
+            "size_bytes": self.size_bytes,
+            "compressed_bytes": self.compressed_bytes,
+            "layers": [{
+                "index": layer.index, "command": layer.command, "size_bytes": layer.size_bytes,
+                "compressed_bytes": layer.compressed_bytes, "digest": layer.digest, "paths": len(layer.files),
+            } for layer in self.layers],
+            "wasted_bytes": self.wasted_bytes,
+            "missed_by_dive": self.missed_by_dive,
+            "dive": {
+                "wasted_bytes": self.dive.wasted_bytes,
+                "efficiency": self.dive.efficiency,
+                "user_wasted_percent": ratio if math.isfinite(ratio) else None,
+                "inefficient_files": [
+                    {"path": path, "count": count, "size_bytes": size}
+                    for path, count, size in self.dive.inefficient_files[:20]],
+            },
+            "wasted_by_layer": [
+                {**row, "instruction": self._command(row["layer"]),
+                 "removed_by_instruction": self._command(row["removed_by"])}
+                for row in sorted(self._waste, key=lambda r: (-r["wasted_bytes"], r["layer"]))],
+            "largest_files": self.largest_files(10).to_dict("records"),
+        }
+
+
+def _by_directory(files: Iterable[FinalFile], depth: int) -> pd.DataFrame:
+    """Bytes and file count per directory, each file in its parent cut to `depth` levels.
+
+    Like ``du``, data shared by hardlinks counts once, under the first of its paths.
+    """
+    sums: dict[str, list[int]] = {}
+    seen: set[tuple[int, str]] = set()
+    for f in files:
+        if f.kind not in ("file", "hardlink"):
+            continue
+        data = (f.layer, f.link if f.kind == "hardlink" else f.path)
+        parts = f.path.split("/")[:-1][:depth]
+        row = sums.setdefault("/" + "/".join(parts), [0, 0])
+        row[0] += 0 if data in seen else f.size
+        row[1] += 1
+        seen.add(data)
+    return pd.DataFrame([{"path": path, "size_bytes": size, "files": count} for path, (size, count) in sums.items()],
+                        columns=["path", "size_bytes", "files"])
+
+
+def _build(saved: SavedImage, name: str, image_id: str, tags: list[str], compressed: bool) -> ImageAnalysis:
+    history = saved.config.get("history") or []
+    layered = iter([h for h in history if not h.get("empty_layer")])
+    diff_ids = saved.config.get("rootfs", {}).get("diff_ids", [])
+    entries = [layer.entries for layer in saved.layers]
+    squashed = squash(entries)
+    # dive reads a layer that `docker save` wrote as a symlink as an empty tar.
+    dive = dive_figures([[] if layer.alias_of else layer.entries for layer in saved.layers],
+                        [0 if layer.alias_of else layer.size_bytes for layer in saved.layers])
+    rows = waste_rows(squashed, dive)
+    layers = []
+    for index, layer in enumerate(saved.layers):
+        entry = next(layered, None)
+        # `docker import` leaves created_by empty and says so in the comment.
+        created_by = (entry.get("created_by") or entry.get("comment") or "") if entry else "(missing)"
+        layers.append(Layer(
+            index=index, command=clean_instruction(created_by), created_by=created_by,
+            size_bytes=layer.size_bytes, compressed_bytes=layer.compressed_bytes,
+            digest=diff_ids[index] if index < len(diff_ids) else "", files=squashed.changes[index],
+        ))
+    return ImageAnalysis(
+        image=name, id=image_id, tags=tags, layers=layers, files=squashed.files, dive=dive,
+        wasted_bytes=dive.wasted_bytes + sum(r["wasted_bytes"] for r in rows if not r["counted_by_dive"]),
+        compressed_bytes=sum(layer.compressed_bytes for layer in saved.layers) if compressed else None,
+        history=history, _waste=rows,
+    )
+
+
+def analyze_tar(stream: BinaryIO | Iterable[bytes], *, name: str = "image", compressed: bool = False) -> ImageAnalysis:
+    """Analyze a `docker save` tarball: an open binary file, or an iterable of byte chunks."""
+    if not hasattr(stream, "read"):
+        stream = open_chunks(stream)
+    saved = read_saved_image(stream, compressed=compressed)
+    return _build(saved, name, "", saved.repo_tags, compressed)
+
+
+def analyze(image: str | Image, *, compressed: bool = False) -> ImageAnalysis:
+    """Read every layer of `image` once, as a stream, and work out files, changes and waste.
+
+    With `compressed=True`, also gzip each layer on the fly to report the size a registry
+    would store; much slower (zlib managed about 11 MB/s on our 2-core CI machine, so ~1.5
+    minutes per GB). Results are cached per image ID.
+    """
+    img = _image(image)
+    cached = _cache.get(img.id)
+    if cached is not None and (cached.compressed_bytes is not None or not compressed):
+        _cache.move_to_end(img.id)
+        return cached
+    log.info("reading %s (%s) layer by layer%s", _name(image), human(img.attrs["Size"]),
+             ", gzipping each" if compressed else "")
+    api = img.client.api
+    # Docker Engine before 25 writes the whole tarball to its own temp dir before it sends the
+    # first byte: minutes for a multi-GB image, longer than the client's usual timeout. The
+    # request goes out inside get_image(); the stream keeps the timeout it was opened with.
+    usual, api.timeout = api.timeout, SAVE_TIMEOUT
+    try:
+        chunks = api.get_image(img.id)
+    finally:
+        api.timeout = usual
+    saved = read_saved_image(open_chunks(chunks), compressed=compressed)
+    analysis = _build(saved, _name(image), img.id, list(img.tags), compressed)
+    _cache[img.id] = analysis
+    while len(_cache) > CACHE_SIZE:
+        _cache.popitem(last=False)
+    return analysis
+
+
+def inspect_report(image: str | Image) -> dict:
+    """The JSON-able report behind ``python -m workshop inspect IMAGE --json``."""
+    return analyze(image).to_dict()
+
+
+def diff_images(a: str | Image | ImageAnalysis, b: str | Image | ImageAnalysis, *, depth: int = 2) -> pd.DataFrame:
+    """What differs between two images' final filesystems, per directory, largest change first.
+
+    Directories are cut at `depth` levels as in `ImageAnalysis.largest_dirs`; `files_added`
+    and `files_removed` count paths present in only one of the two images.
+    """
+    first, second = (x if isinstance(x, ImageAnalysis) else analyze(x) for x in (a, b))
+    left = _by_directory(first.files, depth).set_index("path")
+    right = _by_directory(second.files, depth).set_index("path")
+    frame = pd.DataFrame({"bytes_a": left["size_bytes"], "bytes_b": right["size_bytes"]}).fillna(0).astype("int64")
+    frame["delta"] = frame["bytes_b"] - frame["bytes_a"]
+    paths_a = {f.path for f in first.files if f.kind in ("file", "hardlink")}
+    paths_b = {f.path for f in second.files if f.kind in ("file", "hardlink")}
+    frame["files_added"] = _count_by_directory(paths_b - paths_a, depth).reindex(frame.index, fill_value=0)
+    frame["files_removed"] = _count_by_directory(paths_a - paths_b, depth).reindex(frame.index, fill_value=0)
+    frame = frame[(frame["delta"] != 0) | (frame["files_added"] > 0) | (frame["files_removed"] > 0)]
+    frame = frame.assign(change=frame["delta"].map(lambda d: ("+" if d > 0 else "-" if d < 0 else "") + human(abs(d))))
+    order = frame["delta"].abs().sort_values(ascending=False, kind="stable").index
+    return frame.loc[order].rename_axis("directory").reset_index()
+
+
+def _count_by_directory(paths: Iterable[str], depth: int) -> pd.Series:
+    counts: dict[str, int] = {}
+    for path in paths:
+        key = "/" + "/".join(path.split("/")[:-1][:depth])
+        counts[key] = counts.get(key, 0) + 1
+    return pd.Series(counts, dtype="int64")
+
+
+def explorer(image_or_analysis: str | Image | ImageAnalysis):
+    """A widget to browse an image layer by layer (see `workshop.explorer`)."""
+    from workshop.explorer import LayerExplorer
+
+    analysis = image_or_analysis if isinstance(image_or_analysis, ImageAnalysis) else analyze(image_or_analysis)
+    return LayerExplorer(analysis)

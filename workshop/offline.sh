@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Prepare a machine with no registry access for the workshop (our CI, air-gapped classrooms).
+#
+#   1. Install the Docker engine from Debian's packages if it is missing, and start it.
+#   2. Make stand-ins for debian:bookworm-slim, python:3.11-slim and python:3.11 from Debian's
+#      packages (debootstrap + docker import), so the workshop's Dockerfiles build unchanged.
+#
+# Idempotent: an image already built from the same recipe is kept. FORCE=1 rebuilds them.
+# On a machine that can reach Docker Hub you do not need this script at all.
+set -euo pipefail
+
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SUITE=bookworm
+# The Debian client runs BuildKit without the buildx plugin that newer clients insist on.
+DOCKER=${WORKSHOP_DOCKER:-/usr/bin/docker}
+# Downloads pass a TLS-intercepting proxy here; its CA must reach pip inside builds.
+HOST_CA=${HOST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+export DOCKER_BUILDKIT=1
+
+log() { printf '[offline] %s\n' "$*" >&2; }
+
+ensure_engine() {
+    if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || [ ! -x /usr/bin/docker ]; then
+        log "installing docker.io and debootstrap from Debian's packages"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
+    fi
+    if "$DOCKER" info >/dev/null 2>&1; then
+        return
+    fi
+    log "starting dockerd (log: /var/log/dockerd.log)"
+    nohup dockerd >/var/log/dockerd.log 2>&1 &
+    for _ in $(seq 60); do
+        "$DOCKER" info >/dev/null 2>&1 && return
+        sleep 1
+    done
+    log "dockerd did not come up; see /var/log/dockerd.log"
+    tail -n 20 /var/log/dockerd.log >&2
+    exit 1
+}
+
+# The recipe hash goes into a label, so a changed recipe rebuilds and an unchanged one is kept.
+recipe_hash() { sha256sum "$0" "$HOST_CA" | sha256sum | cut -c1-16; }
+
+have_image() {
+    [ "${FORCE:-0}" != 1 ] &&
+        [ "$("$DOCKER" image inspect -f '{{ index .Config.Labels "workshop.recipe" }}' "$1" 2>/dev/null)" = "$RECIPE" ]
+}
+
+build_debian_slim() {
+    local tag=debian:bookworm-slim
+    if have_image "$tag"; then log "$tag is up to date"; return; fi
+    local root
+    root=$(mktemp -d /var/tmp/bookworm-rootfs.XXXXXX)
+    log "debootstrap --variant=minbase $SUITE (about 30 s)"
+    debootstrap --variant=minbase "$SUITE" "$root" "$MIRROR" >/dev/null
+    # What the official slim image configures: no docs, man pages or locales from later
+    # installs, and apt that cleans its own cache.
+    cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+CFG
+    cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'CFG'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+CFG
+    echo 'Acquire::GzipIndexes "true"; Acquire::CompressionTypes::Order:: "gz";' >"$root/etc/apt/apt.conf.d/docker-gzip-indexes"
+    echo 'APT::AutoRemove::SuggestsImportant "false";' >"$root/etc/apt/apt.conf.d/docker-autoremove-suggests"
+    printf 'deb %s %s main\ndeb %s %s-updates main\n' "$MIRROR" "$SUITE" "$MIRROR" "$SUITE" >"$root/etc/apt/sources.list"
+    # Strip what the official image does not ship: downloaded packages, package lists, docs.
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log \
+        "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/*
+    find "$root/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete
+    find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete
+    tar -C "$root" --numeric-owner -c . |
+        "$DOCKER" import --change 'CMD ["bash"]' --change "LABEL workshop.recipe=$RECIPE" \
+            --change 'LABEL workshop.stand-in="debootstrap minbase bookworm"' - "$tag" >/dev/null
+    rm -rf "$root"
+    log "built $tag"
+}
+
+# Both Python stand-ins share one Dockerfile; the full image adds what buildpack-deps ships.
+build_python() {
+    local tag=$1 extra=$2
+    if have_image "$tag"; then log "$tag is up to date"; return; fi
+    local ctx
+    ctx=$(mktemp -d)
+    cp "$HOST_CA" "$ctx/proxy-ca.crt"
+    cat >"$ctx/Dockerfile" <<'DOCKERFILE'
+FROM debian:bookworm-slim
+ARG EXTRA_PACKAGES=""
+ARG RECIPE
+# Debian's Python 3.11 with pip and venv; python and pip on PATH like the official images.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        ca-certificates python3 python3-pip python3-venv python-is-python3 $EXTRA_PACKAGES \
+ && rm -rf /var/lib/apt/lists/* \
+ && rm -f /usr/lib/python3.11/EXTERNALLY-MANAGED \
+ && ln -s /usr/bin/pip3 /usr/local/bin/pip
+# Under another name, because ca-certificates regenerates the standard bundle.
+COPY proxy-ca.crt /usr/local/share/workshop/proxy-ca.crt
+ENV PIP_CERT=/usr/local/share/workshop/proxy-ca.crt \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    LANG=C.UTF-8
+LABEL workshop.recipe=$RECIPE workshop.stand-in="Debian python3 on debian:bookworm-slim"
+CMD ["python3"]
+DOCKERFILE
+    log "building $tag"
+    "$DOCKER" build --network=host -q --build-arg "EXTRA_PACKAGES=$extra" --build-arg "RECIPE=$RECIPE" \
+        -t "$tag" "$ctx" >/dev/null
+    rm -rf "$ctx"
+    log "built $tag"
+}
+
+# What buildpack-deps:bookworm (the base of the official python:3.11) adds: compilers,
+# version control, and the -dev libraries most source builds want.
+BUILDPACK_DEPS="autoconf automake bzip2 curl default-libmysqlclient-dev dpkg-dev file g++ gcc git
+ imagemagick libbz2-dev libc6-dev libcurl4-openssl-dev libdb-dev libevent-dev libffi-dev
+ libgdbm-dev libglib2.0-dev libgmp-dev libjpeg-dev libkrb5-dev liblzma-dev libmagickcore-dev
+ libmagickwand-dev libmaxminddb-dev libncurses-dev libpng-dev libpq-dev libreadline-dev
+ libsqlite3-dev libssl-dev libtool libwebp-dev libxml2-dev libxslt1-dev libyaml-dev make
+ mercurial openssh-client patch procps python3-dev subversion unzip wget xz-utils zlib1g-dev"
+
+ensure_engine
+RECIPE=$(recipe_hash)
+build_debian_slim
+build_python python:3.11-slim ""
+build_python python:3.11 "$(echo $BUILDPACK_DEPS)"
+"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^(debian:bookworm-slim|python:3.11(-slim)?) ' >&2
