@@ -1,6 +1,7 @@
 # Slim, first try: naive.Dockerfile with only the base image changed. THIS BUILD FAILS:
-# python:3.11-slim has no C compiler, so pip cannot build ./app/wordcount
-# ("error: command 'x86_64-linux-gnu-gcc' failed: No such file or directory").
+# python:3.11-slim has no C compiler, so pip cannot build ./app/wordcount:
+#   error: [Errno 2] No such file or directory: 'x86_64-linux-gnu-gcc'
+#   ERROR: Failed building wheel for wordcount
 # slim.Dockerfile is the fix. Build from the repo root:
 #   docker build -f dockerfiles/slim-no-compiler.Dockerfile -t bert-classifier:slim-no-compiler .
 # Hadolint rules broken on purpose (the lesson): DL3008, DL3009, DL3015 on the apt line.

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import requests
 
 from workshop import checks, config, engine
-from workshop.build import BuildFailed, BuildResult, build
+from workshop.build import BuildFailed, BuildOutOfSpace, BuildResult, build
 from workshop.checks import CheckFailed
 from workshop.exercises import SOLUTIONS_DIR, exercise
 from workshop.layers import analyze, layer_table
@@ -45,10 +45,12 @@ def _tag(exercise_id: str, path: Path) -> str:
     return f"{config.IMAGE_REPO}:{kind}-{exercise_id}"
 
 
-def _build(path: Path, tag: str, **kwargs) -> BuildResult:
+def _build(path: Path, tag: str) -> BuildResult:
     """Build the learner's Dockerfile quietly; a failed build becomes a learner's sentence."""
     try:
-        return build(path, tag, quiet=True, **kwargs)
+        return build(path, tag, quiet=True)
+    except BuildOutOfSpace:
+        raise  # the machine's problem, not the Dockerfile's: its message says how to free space
     except BuildFailed as failure:
         if _NO_COMPILER.search(failure.log):
             raise CheckFailed(

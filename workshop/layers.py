@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import docker.errors
 import pandas as pd
 from docker.models.images import Image
 
@@ -338,9 +339,16 @@ def analyze(image: str | Image, *, compressed: bool = False) -> ImageAnalysis:
     # Docker Engine before 25 writes the whole tarball to its own temp dir before it sends the
     # first byte: minutes for a multi-GB image, longer than the client's usual timeout. The
     # request goes out inside get_image(); the stream keeps the timeout it was opened with.
+    # It also needs about the image's size free on its disk for that temp copy.
+    engine.ensure_disk(img.attrs["Size"], f"reading {_name(image)} (the engine writes it out first)")
     usual, api.timeout = api.timeout, SAVE_TIMEOUT
     try:
         chunks = api.get_image(img.id)
+    except docker.errors.APIError as error:
+        if "no space left" in str(error).lower():
+            raise engine.DiskFull(f"the engine ran out of disk writing out {_name(image)}. "
+                                  f"{engine.FREE_SPACE_HINT}") from error
+        raise
     finally:
         api.timeout = usual
     saved = read_saved_image(open_chunks(chunks), compressed=compressed)
