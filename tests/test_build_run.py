@@ -127,6 +127,22 @@ def test_build_streams_the_log_and_records_steps_then_reports_cache_hits(tmp_pat
     assert second.image_id == first.image_id
 
 
+def test_build_lists_steps_in_dockerfile_order_whatever_order_buildkit_ran_them(tmp_path, images):
+    """Steps of parallel stages come back stage by stage, as written, on every build."""
+    stamp = uuid.uuid4().hex
+    # Two independent stages (different bases, or BuildKit would share one FROM step between
+    # them): BuildKit runs, and numbers, their steps in whichever order they start.
+    path = _dockerfile(tmp_path, f"FROM debian:bookworm-slim AS one\nRUN sleep 1 && echo {stamp} > /one\n"
+                                 f"FROM python:3.11-slim\nRUN echo {stamp} > /two\n"
+                                 "COPY --from=one /one /one\n")
+    tag = f"{PREFIX}:order"
+    images.append(tag)
+    expected = ["[one 1/2] FROM", "[one 2/2] RUN", "[stage-1 1/3] FROM", "[stage-1 2/3] RUN", "[stage-1 3/3] COPY"]
+    for no_cache in (True, False):
+        result = build(path, tag, context=tmp_path, no_cache=no_cache, quiet=True)
+        assert [" ".join(step.split()[:3]) for step in result.steps] == expected
+
+
 def test_build_passes_build_args_and_stops_at_the_target_stage(tmp_path, images):
     """build_args reach ARG and target builds only up to the named stage (a later failing stage never runs)."""
     path = _dockerfile(tmp_path, "FROM debian:bookworm-slim AS first\nARG GREETING\n"

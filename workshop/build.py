@@ -99,11 +99,31 @@ def build(
     if returncode != 0:
         raise _failure(tag, text, lines, steps, failed)
     image = engine.get_image(tag)
-    result = BuildResult(tag, seconds, text, list(steps.values()), [steps[n] for n in cached if n in steps],
-                         image.id, image.attrs["Size"])
+    # BuildKit numbers vertices as they start, and independent steps start in any order: sort
+    # them as they stand in the Dockerfile so that the same build always lists the same way.
+    order = _step_order(path)
+    result = BuildResult(tag, seconds, text, sorted(steps.values(), key=order),
+                         sorted((steps[n] for n in cached if n in steps), key=order), image.id, image.attrs["Size"])
     log.info("built %s in %.1f s: %s, %d steps, %d cached", tag, seconds, human(result.size_bytes),
              len(result.steps), len(result.cached_steps))
     return result
+
+
+_STEP_NUMBER = re.compile(r"^\[(?:(\S+) )?(\d+)/\d+\]")  # "[builder 2/6] RUN ..." or "[3/5] COPY ..."
+_FROM = re.compile(r"^\s*FROM\s+\S+(?:\s+AS\s+(\S+))?", re.IGNORECASE | re.MULTILINE)
+
+
+def _step_order(dockerfile: Path):
+    """Sort key for step names: stage by its place in `dockerfile`, then the step's number."""
+    # BuildKit calls a stage by its AS name, an unnamed one "stage-N" (N counts every FROM).
+    stages = [(name or f"stage-{i}").lower() for i, name in enumerate(_FROM.findall(dockerfile.read_text()))]
+
+    def key(step: str) -> tuple[int, int]:
+        m = _STEP_NUMBER.match(step)
+        stage = (m[1] or "").lower()
+        return (stages.index(stage) if stage in stages else 0), int(m[2])
+
+    return key
 
 
 def _dockerfile_path(dockerfile: str | Path) -> Path:
