@@ -18,8 +18,9 @@ import pytest
 import requests
 
 from workshop import config
+from workshop.build import build_args_for
 
-DOCKERFILES = ["naive", "slim-no-compiler", "slim", "multistage"]
+DOCKERFILES = ["naive", "slim-no-compiler", "slim", "multistage", "cpu", "baked", "production"]
 IMAGES = ["naive", "slim", "multistage"]
 #: The hadolint rules each file breaks on purpose (what its ignore pragmas hide).
 DELIBERATE_BREAKS = {
@@ -27,6 +28,9 @@ DELIBERATE_BREAKS = {
     "slim-no-compiler": {"DL3008", "DL3009", "DL3015"},
     "slim": {"DL3008", "DL3009", "DL3015"},
     "multistage": set(),
+    "cpu": set(),
+    "baked": set(),
+    "production": set(),
 }
 #: A bound on waiting for the server's model to load; not a speed claim.
 SERVER_START_LIMIT_S = 300
@@ -37,6 +41,8 @@ def _docker_build(name: str, *, tag: str | None = None, target: str | None = Non
     """`docker build` of dockerfiles/<name>.Dockerfile from the repo root, output captured."""
     command = [config.DOCKER_CLI, "build", "--progress=plain", "--network=host"]
     command += ["-f", str(config.dockerfile(name))]
+    for arg, value in build_args_for(config.dockerfile(name)).items():  # offline: local torch index, model image
+        command += ["--build-arg", f"{arg}={value}"]
     if tag:
         command += ["-t", tag]
     if target:

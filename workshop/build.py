@@ -32,6 +32,7 @@ _STEP = re.compile(r"^#(\d+) (\[[^\]]*\d+/\d+\] .*)$")  # "#7 [stage-1 2/3] RUN 
 _CACHED = re.compile(r"^#(\d+) CACHED$")
 _ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
 _OUTPUT = re.compile(r"^#(\d+) (?:\d+\.\d+ )?(.*)$")  # "#7 12.3 Collecting torch" (time is optional)
+_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE | re.MULTILINE)
 _NO_SPACE = re.compile(r"no space left on device", re.IGNORECASE)
 
 
@@ -82,7 +83,7 @@ def build(
     path = _dockerfile_path(dockerfile)
     engine.ensure_disk(MIN_FREE_BYTES, f"Building {tag}")
     cmd = [config.DOCKER_CLI, "build", "--progress=plain", "--network=host", "-f", str(path), "-t", tag]
-    for name, value in (build_args or {}).items():
+    for name, value in build_args_for(path, build_args).items():
         cmd += ["--build-arg", f"{name}={value}"]
     if target:
         cmd += ["--target", target]
@@ -107,6 +108,12 @@ def build(
     log.info("built %s in %.1f s: %s, %d steps, %d cached", tag, seconds, human(result.size_bytes),
              len(result.steps), len(result.cached_steps))
     return result
+
+
+def build_args_for(dockerfile: Path, build_args: dict[str, str] | None = None) -> dict[str, str]:
+    """`build_args` plus the offline stand-ins (config.OFFLINE_BUILD_ARGS) that `dockerfile` declares."""
+    declared = set(_ARG.findall(dockerfile.read_text()))
+    return {**{k: v for k, v in config.OFFLINE_BUILD_ARGS.items() if k in declared}, **(build_args or {})}
 
 
 _STEP_NUMBER = re.compile(r"^\[(?:(\S+) )?(\d+)/\d+\]")  # "[builder 2/6] RUN ..." or "[3/5] COPY ..."

@@ -29,6 +29,16 @@ CONTAINER_MODEL_DIR = "/models/local"
 
 IMAGE_REPO = "bert-classifier"
 
+#: Offline stand-ins for the later chapters' downloads, as build args: a local index with the
+#: CPU torch wheel (for https://download.pytorch.org/whl/cpu) and an image holding the model
+#: folder (for the Hub). workshop/offline.sh prepares both. build() passes each one only to a
+#: Dockerfile that declares that ARG; on a learner's machine none is set and the defaults apply.
+OFFLINE_BUILD_ARGS = {
+    arg: os.environ[env]
+    for arg, env in (("TORCH_INDEX_URL", "WORKSHOP_TORCH_INDEX_URL"), ("MODEL_SOURCE", "WORKSHOP_MODEL_IMAGE"))
+    if os.environ.get(env)
+}
+
 
 def offline() -> bool:
     """True when images must not reach the Hugging Face Hub."""

@@ -205,6 +205,24 @@ def cache_order(path: Path) -> None:
     _expect_batch_result(tag, path)
 
 
+# --- lesson 05 ----------------------------------------------------------------------------------
+
+
+@exercise("05-cpu-torch", title="Install torch's CPU build from PyTorch's index", lesson="05")
+def cpu_torch(path: Path) -> None:
+    tag = _tag("05-cpu-torch", path)
+    _build(path, tag)
+    _expect(checks.can_import, tag, "torch",
+            sentence=f"The image built from {path.name} has no torch: RUN pip install -r "
+                     "app/runtime-requirements.txt in the builder, into the venv the runtime stage copies.")
+    cuda = run_batch(tag, ["python", "-c", "import torch; print(torch.version.cuda)"]).strip()
+    if cuda != "None":
+        raise CheckFailed(f"torch in {tag} is the CUDA build (CUDA {cuda}): declare ARG "
+                          "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu in the builder and pass "
+                          '--extra-index-url "$TORCH_INDEX_URL" to pip install.')
+    _expect_batch_result(tag, path)
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 

@@ -46,3 +46,14 @@ def setup(level: int = logging.INFO) -> None:
     # Only our own modules talk at INFO; libraries (urllib3, docker) stay at WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout, force=True)
     logging.getLogger("workshop").setLevel(level)
+
+
+def dockerfile_diff(before: str, after: str) -> str:
+    """What changed from dockerfiles/<before>.Dockerfile to dockerfiles/<after>.Dockerfile, as a
+    unified diff: in the later lessons, each Dockerfile is the previous one plus one idea."""
+    import difflib
+
+    from workshop import config
+
+    old, new = (config.dockerfile(name).read_text().splitlines(keepends=True) for name in (before, after))
+    return "".join(difflib.unified_diff(old, new, f"{before}.Dockerfile", f"{after}.Dockerfile", n=1))

@@ -4,6 +4,9 @@
 #   1. Install the Docker engine from Debian's packages if it is missing, and start it.
 #   2. Make stand-ins for debian:bookworm-slim, python:3.11-slim and python:3.11 from Debian's
 #      packages (debootstrap + docker import), so the workshop's Dockerfiles build unchanged.
+#   3. Stand in for the two downloads of the later chapters: a local package index with the CPU
+#      build of torch (for PyTorch's CPU wheel index, https://download.pytorch.org/whl/cpu),
+#      served on loopback, and an image holding the local model folder (for the Hub).
 #
 # Idempotent: an image already built from the same recipe is kept. FORCE=1 rebuilds them.
 # On a machine that can reach Docker Hub you do not need this script at all.
@@ -40,7 +43,11 @@ ensure_engine() {
 }
 
 # The recipe hash goes into a label, so a changed recipe rebuilds and an unchanged one is kept.
-recipe_hash() { sha256sum "$0" "$HOST_CA" | sha256sum | cut -c1-16; }
+# It covers what makes the images (these functions, the package list, the CA), not the whole file.
+recipe_hash() {
+    { declare -f build_debian_slim build_python; echo "$BUILDPACK_DEPS $MIRROR $SUITE"; cat "$HOST_CA"; } |
+        sha256sum | cut -c1-16
+}
 
 have_image() {
     [ "${FORCE:-0}" != 1 ] &&
@@ -129,9 +136,58 @@ BUILDPACK_DEPS="autoconf automake bzip2 curl default-libmysqlclient-dev dpkg-dev
  libsqlite3-dev libssl-dev libtool libwebp-dev libxml2-dev libxslt1-dev libyaml-dev make
  mercurial openssh-client patch procps python3-dev subversion unzip wget xz-utils zlib1g-dev"
 
+# Stand-in for PyTorch's CPU wheel index: a PEP 503 "simple" index on loopback holding
+# `pip download torch==2.13.0` (the CPU build on this machine). Builds run with
+# --network=host, so pip inside them reaches it at 127.0.0.1; pip trusts loopback over http.
+TORCH_VERSION=2.13.0
+WHEELHOUSE=${WORKSHOP_WHEELHOUSE:-/var/tmp/workshop-wheelhouse}
+INDEX_PORT=${WORKSHOP_INDEX_PORT:-8765}
+torch_index() {
+    local dir=$WHEELHOUSE/simple/torch
+    mkdir -p "$dir"
+    if ! compgen -G "$dir/torch-$TORCH_VERSION*.whl" >/dev/null; then
+        log "pip download torch==$TORCH_VERSION (the local CPU wheel)"
+        python3 -m pip download -q "torch==$TORCH_VERSION" --no-deps --only-binary=:all: -d "$dir"
+    fi
+    local wheel
+    wheel=$(basename "$(compgen -G "$dir/torch-$TORCH_VERSION*.whl" | head -n 1)")
+    case $wheel in *+cpu*) ;; *) log "warning: $wheel is not a CPU build; the CPU chapters will show CUDA sizes" ;; esac
+    printf '<!DOCTYPE html>\n<a href="%s#sha256=%s">%s</a>\n' \
+        "${wheel//+/%2B}" "$(sha256sum "$dir/$wheel" | cut -d' ' -f1)" "$wheel" >"$dir/index.html"
+    printf '<!DOCTYPE html>\n<a href="torch/">torch</a>\n' >"$WHEELHOUSE/simple/index.html"
+    if ! python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$INDEX_PORT/simple/torch/', timeout=2)" 2>/dev/null; then
+        log "serving $WHEELHOUSE on http://127.0.0.1:$INDEX_PORT/simple"
+        nohup python3 -m http.server "$INDEX_PORT" --bind 127.0.0.1 --directory "$WHEELHOUSE" \
+            >/var/tmp/workshop-index.log 2>&1 &
+        for _ in $(seq 20); do
+            python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$INDEX_PORT/simple/torch/', timeout=2)" \
+                2>/dev/null && break
+            sleep 0.5
+        done
+    fi
+    log "torch index: http://127.0.0.1:$INDEX_PORT/simple ($wheel)"
+}
+
+# Stand-in for the Hub download in the builder: the local model folder as an image, which a
+# Dockerfile names in FROM (build arg MODEL_SOURCE). Rebuilt each time; BuildKit caches it.
+MODEL_IMAGE=${WORKSHOP_MODEL_IMAGE:-workshop-model:local}
+model_image() {
+    local model_dir=${WORKSHOP_MODEL_DIR:-}
+    if [ -z "$model_dir" ] || [ ! -f "$model_dir/config.json" ]; then
+        log "no WORKSHOP_MODEL_DIR with a config.json: skipping $MODEL_IMAGE"
+        return
+    fi
+    printf 'FROM scratch\nCOPY . /model/\n' |
+        "$DOCKER" build -q -f - -t "$MODEL_IMAGE" --label workshop.stand-in="model folder $model_dir" \
+            "$model_dir" >/dev/null
+    log "model image: $MODEL_IMAGE (from $model_dir)"
+}
+
 ensure_engine
 RECIPE=$(recipe_hash)
 build_debian_slim
 build_python python:3.11-slim ""
 build_python python:3.11 "$(echo $BUILDPACK_DEPS)"
 "$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^(debian:bookworm-slim|python:3.11(-slim)?) ' >&2
+torch_index
+model_image

@@ -70,7 +70,7 @@ def run_batch(image: str, command: str | list[str] | None = None, *, env: dict[s
     Its stderr (warnings, progress bars) goes to this module's logger at DEBUG level; when the
     container fails, `RunFailed` shows the last lines of both.
     """
-    done = run_container(image, command, timeout=timeout, network_mode=network_mode, **_with_model(env))
+    done = run_container(image, command, timeout=timeout, network_mode=network_mode, **_with_model(image, env))
     if done.exit_code != 0:
         why = "was killed: out of memory (give Docker more memory)" if done.oom_killed else \
             f"exited with code {done.exit_code}"
@@ -140,7 +140,7 @@ def serve(image: str, *, command: str | list[str] | None = None, env: dict[str, 
     `port`, or a free one Docker picks). The container is stopped and removed when the block
     ends, however it ends.
     """
-    options = _with_model(env)
+    options = _with_model(image, env)
     options["volumes"] = {**options.get("volumes", {}), **run_kwargs.pop("volumes", {})}
     # Loopback only: the server is for this notebook, not for the network.
     ports = {f"{APP_PORT}/tcp": ("127.0.0.1", port)}
@@ -183,9 +183,14 @@ def created(image: str) -> Iterator[Container]:
         _remove(container)
 
 
-def _with_model(env: dict[str, str] | None) -> dict[str, Any]:
-    """Model options merged with the caller's environment (the caller's values win)."""
-    options = model_options()
+def _with_model(image: str, env: dict[str, str] | None) -> dict[str, Any]:
+    """Model options merged with the caller's environment (the caller's values win).
+
+    An image that names its own model (ENV MODEL_ID, as the baked-model chapters set) runs as
+    built: nothing is mounted over it, offline or not.
+    """
+    baked = any(item.startswith("MODEL_ID=") for item in engine.get_image(image).attrs["Config"].get("Env") or [])
+    options = {} if baked else model_options()
     options["environment"] = {**options.get("environment", {}), **(env or {})}
     return options
 

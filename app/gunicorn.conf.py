@@ -1,0 +1,19 @@
+"""gunicorn's settings for the API, read from the current directory: `cd app && gunicorn`.
+
+The production image starts in app/, so `docker run -p 8080:8080 IMAGE gunicorn` serves.
+"""
+
+import os
+
+wsgi_app = "server:create_app()"
+bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+# One process: each worker would load its own copy of the model. Its threads accept requests
+# while one of them runs a prediction (the app lets one prediction run at a time).
+workers = 1
+threads = int(os.environ.get("THREADS", "4"))
+# The model loads before the worker answers its first request: give it time on a slow disk.
+timeout = 120
+# The worker's heartbeat file goes to memory, so the root filesystem can be read-only.
+worker_tmp_dir = "/dev/shm"
+# One line per request on stdout, next to the app's own log on stderr.
+accesslog = "-"

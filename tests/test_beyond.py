@@ -1,0 +1,100 @@
+"""Lesson 05's images: CPU-only torch, the model baked in, the production image, on the real engine.
+
+Offline (CI), the builds take torch from the local index and the model from the model image
+that workshop/offline.sh prepares; build() passes them as build args.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from workshop import config, measure
+from workshop.build import build, build_args_for
+from workshop.engine import get_image
+from workshop.run import run_batch, run_container, serve
+
+pytestmark = pytest.mark.docker
+
+CPU, BAKED, PROD = (f"{config.IMAGE_REPO}:{name}" for name in ("cpu", "baked", "production"))
+CST = config.REPO_ROOT / "dockerfiles" / "production.cst.yaml"
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, str]:
+    """The three images, built once for the module (from the cache after lesson 05 or setup)."""
+    for name, tag in (("cpu", CPU), ("baked", BAKED), ("production", PROD)):
+        build(name, tag, quiet=True)
+    return {"cpu": CPU, "baked": BAKED, "production": PROD}
+
+
+def test_build_args_for_passes_only_the_offline_args_a_dockerfile_declares(tmp_path, monkeypatch):
+    """A stand-in reaches a Dockerfile only through an ARG it declares; explicit args win."""
+    monkeypatch.setattr(config, "OFFLINE_BUILD_ARGS", {"TORCH_INDEX_URL": "http://127.0.0.1:1/simple",
+                                                       "MODEL_SOURCE": "model:local"})
+    path = tmp_path / "Dockerfile"
+    path.write_text("FROM scratch\narg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu\n")
+    assert build_args_for(path) == {"TORCH_INDEX_URL": "http://127.0.0.1:1/simple"}
+    assert build_args_for(path, {"TORCH_INDEX_URL": "x", "OTHER": "y"}) == {"TORCH_INDEX_URL": "x", "OTHER": "y"}
+    assert build_args_for(config.dockerfile("multistage")) == {}
+
+
+def test_cpu_image_has_cpu_torch_and_is_under_half_the_multistage_size(images):
+    """torch in the cpu image reports no CUDA, and the image is less than half of multistage."""
+    versions = run_batch(images["cpu"], ["python", "-c", "import torch; print(torch.__version__, torch.version.cuda)"])
+    assert versions.split()[1] == "None", versions
+    multistage = get_image(build("multistage", f"{config.IMAGE_REPO}:multistage", quiet=True).tag).attrs["Size"]
+    assert get_image(images["cpu"]).attrs["Size"] < multistage / 2
+
+
+def test_only_the_baked_image_classifies_with_no_network_and_nothing_mounted(images):
+    """With --network none and no model folder, the baked image classifies; the cpu image cannot."""
+    baked = run_container(images["baked"], network_mode="none")
+    cpu = run_container(images["cpu"], network_mode="none")
+    assert (baked.exit_code, "'label': 'POSITIVE'" in baked.stdout) == (0, True), baked.stderr[-2000:]
+    assert cpu.exit_code != 0
+
+
+def test_baked_image_holds_the_model_files_and_points_the_app_at_them(images):
+    """/opt/model has the config, weights and tokenizer; MODEL_ID names that folder."""
+    files = run_batch(images["baked"], ["ls", "/opt/model"]).split()
+    env = get_image(images["baked"]).attrs["Config"]["Env"]
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(files)
+    assert "MODEL_ID=/opt/model" in env and "HF_HUB_OFFLINE=1" in env
+
+
+def test_production_image_passes_its_structure_test(images):
+    """container-structure-test passes every check of dockerfiles/production.cst.yaml."""
+    report = measure.structure_test(images["production"], CST)
+    assert len(report) >= 6 and report["passed"].all(), report.to_string()
+
+
+def test_structure_test_fails_an_image_that_runs_as_root(images):
+    """The same checks fail the baked image (root, pip in the venv): the checks can fail."""
+    report = measure.structure_test(images["baked"], CST)
+    failed = set(report.loc[~report["passed"], "test"])
+    assert any("non-root" in name for name in failed), report.to_string()
+    assert any("no pip" in name for name in failed), report.to_string()
+
+
+def test_production_serves_read_only_as_non_root_and_reports_healthy(images):
+    """gunicorn with --read-only and a tmpfs /tmp answers /classify as UID 10001; Docker's HEALTHCHECK says healthy."""
+    with serve(images["production"], command=["gunicorn"], read_only=True, tmpfs={"/tmp": "size=64m"}) as server:
+        answer = server.classify("A wonderful, moving film.")
+        user = server.container.exec_run(["id", "-u"]).output.decode().strip()
+        server_header = server.get("/health").headers.get("Server", "")
+        deadline, health = time.monotonic() + 90, "starting"
+        while health == "starting" and time.monotonic() < deadline:
+            time.sleep(1)
+            server.container.reload()
+            health = server.container.attrs["State"]["Health"]["Status"]
+    assert (answer[0]["label"], user, health) == ("POSITIVE", "10001", "healthy")
+    assert server_header.startswith("gunicorn")
+
+
+def test_production_default_command_is_the_batch_run(images):
+    """With no command, the production image prints the tutorial's batch output and exits 0."""
+    done = run_container(images["production"], network_mode="none", read_only=True, tmpfs={"/tmp": ""})
+    assert done.exit_code == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("--- Classification Result ---\n[{'label': 'POSITIVE', 'score': 0.9")
