@@ -142,6 +142,10 @@ BUILDPACK_DEPS="autoconf automake bzip2 curl default-libmysqlclient-dev dpkg-dev
 TORCH_VERSION=2.13.0
 WHEELHOUSE=${WORKSHOP_WHEELHOUSE:-/var/tmp/workshop-wheelhouse}
 INDEX_PORT=${WORKSHOP_INDEX_PORT:-8765}
+index_answers() {
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$INDEX_PORT/simple/torch/', timeout=2)" \
+        2>/dev/null
+}
 torch_index() {
     local dir=$WHEELHOUSE/simple/torch
     mkdir -p "$dir"
@@ -155,13 +159,12 @@ torch_index() {
     printf '<!DOCTYPE html>\n<a href="%s#sha256=%s">%s</a>\n' \
         "${wheel//+/%2B}" "$(sha256sum "$dir/$wheel" | cut -d' ' -f1)" "$wheel" >"$dir/index.html"
     printf '<!DOCTYPE html>\n<a href="torch/">torch</a>\n' >"$WHEELHOUSE/simple/index.html"
-    if ! python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$INDEX_PORT/simple/torch/', timeout=2)" 2>/dev/null; then
+    if ! index_answers; then
         log "serving $WHEELHOUSE on http://127.0.0.1:$INDEX_PORT/simple"
         nohup python3 -m http.server "$INDEX_PORT" --bind 127.0.0.1 --directory "$WHEELHOUSE" \
             >/var/tmp/workshop-index.log 2>&1 &
         for _ in $(seq 20); do
-            python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$INDEX_PORT/simple/torch/', timeout=2)" \
-                2>/dev/null && break
+            index_answers && break
             sleep 0.5
         done
     fi
