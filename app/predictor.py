@@ -2,7 +2,8 @@
 
     python app/predictor.py FILE
 
-Env MODEL_ID selects the model: a Hugging Face Hub id or a local folder in the same layout.
+Env MODEL_ID selects the model: a Hugging Face Hub id or a local folder in the same layout. A
+folder holding a model.onnx (app/export_onnx.py writes one) runs without torch, on ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-import transformers
 from wordcount import count_words  # our C extension: the reason slim images need a compiler
 
 DEFAULT_MODEL_ID = "distilbert-base-uncased-finetuned-sst-2-english"
@@ -32,20 +35,36 @@ def configure_logging() -> None:
     )
 
 
-def load_classifier(model_id: str | None = None) -> transformers.Pipeline:
-    """Load the text-classification pipeline once; callers keep it and reuse it."""
+@dataclass(frozen=True)
+class Classifier:
+    """A loaded model: ``predict(texts)`` gives one {'label', 'score'} dict per text."""
+
+    name: str  # the Hub id or folder it came from
+    predict: Callable[[list[str]], list[dict]]
+
+
+def load_classifier(model_id: str | None = None) -> Classifier:
+    """Load the model once; callers keep the classifier and reuse it."""
     model_id = model_id or os.environ.get("MODEL_ID", DEFAULT_MODEL_ID)
+    log.info("loading model %s", model_id)
+    if (Path(model_id) / "model.onnx").is_file():
+        # Imported here: the torch-free image has onnxruntime, and no torch or transformers.
+        from onnx_classifier import OnnxClassifier
+
+        return Classifier(model_id, OnnxClassifier(model_id))
+    import transformers
+
     # Progress bars are noise in container logs; warnings still go through transformers' logger.
     transformers.logging.disable_progress_bar()
-    log.info("loading model %s", model_id)
-    return transformers.pipeline("text-classification", model=model_id)
+    pipeline = transformers.pipeline("text-classification", model=model_id)
+    # The model reads at most 512 tokens: cut longer texts instead of failing on them.
+    return Classifier(model_id, partial(pipeline, truncation=True))
 
 
-def classify(classifier: transformers.Pipeline, texts: list[str], source: str) -> list[dict]:
+def classify(classifier: Classifier, texts: list[str], source: str) -> list[dict]:
     """One {'label', 'score'} dict per text; ``source`` names the texts in the log."""
     log.info("classifying %s (%d words)", source, sum(count_words(text) for text in texts))
-    # The model reads at most 512 tokens: cut longer texts instead of failing on them.
-    return classifier(texts, truncation=True)
+    return classifier.predict(texts)
 
 
 def decode_text(data: bytes, name: str) -> str:

@@ -54,9 +54,8 @@ def create_app(classifier=None, *, max_body_bytes: int | None = None) -> Flask:
     # A first prediction before serving: /health then means "the model answers", and a broken
     # model stops the server at startup instead of failing the first user.
     classify(classifier, ["warm-up"], source="warm-up text")
-    model_name = classifier.model.name_or_path
     # One prediction at a time: the fast tokenizer fails with "Already borrowed" when threads
-    # share it (huggingface/tokenizers#537), and torch already uses every core for one prediction.
+    # share it (huggingface/tokenizers#537), and the model already uses every core for one prediction.
     lock = threading.Lock()
 
     def predict(texts: list[str], source: str) -> list[dict]:
@@ -70,7 +69,7 @@ def create_app(classifier=None, *, max_body_bytes: int | None = None) -> Flask:
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "model": model_name}
+        return {"status": "ok", "model": classifier.name}
 
     @app.post("/classify")
     def classify_json():

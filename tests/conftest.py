@@ -30,7 +30,7 @@ def model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def classifier(model_dir: Path):
-    """The app's text-classification pipeline on the local model (about 10 s to load)."""
+    """The app's classifier on the local model (a transformers pipeline, about 10 s to load)."""
     import predictor
 
     return predictor.load_classifier(str(model_dir))

@@ -16,6 +16,7 @@ import requests
 from conftest import REPO_ROOT
 from werkzeug.serving import make_server
 
+from predictor import Classifier
 from server import create_app
 
 POSITIVE = "What a wonderful, heartwarming film. I loved every minute of it."
@@ -177,33 +178,31 @@ def test_wrong_method_is_json_405(url):
     assert_error(requests.get(f"{url}/classify"), 405)
 
 
-class FailingClassifier:
-    """The real pipeline, except that a text containing TRIGGER raises an error carrying SECRET."""
+TRIGGER = "please fail"
+SECRET = "secret-db-password-in-traceback"
 
-    TRIGGER = "please fail"
-    SECRET = "secret-db-password-in-traceback"
 
-    def __init__(self, pipeline):
-        self._pipeline = pipeline
-        self.model = pipeline.model  # the app reads the model's name for /health
+def failing(real: Classifier) -> Classifier:
+    """The real model, except that a text containing TRIGGER raises an error carrying SECRET."""
+    def predict(texts: list[str]) -> list[dict]:
+        if any(TRIGGER in text for text in texts):
+            raise RuntimeError(SECRET)
+        return real.predict(texts)
 
-    def __call__(self, texts, **kwargs):
-        if any(self.TRIGGER in text for text in texts):
-            raise RuntimeError(self.SECRET)
-        return self._pipeline(texts, **kwargs)
+    return Classifier(real.name, predict)
 
 
 def test_internal_error_is_logged_but_not_leaked(classifier, caplog):
     """A model exception gets a generic 500 JSON; its text only reaches the log, with traceback."""
-    with serving(create_app(FailingClassifier(classifier))) as base_url:
+    with serving(create_app(failing(classifier))) as base_url:
         with caplog.at_level(logging.ERROR, logger="server"):
-            body = {"text": FailingClassifier.TRIGGER}
+            body = {"text": TRIGGER}
             response = requests.post(f"{base_url}/classify", json=body)
         assert response.status_code == 500
         assert response.json() == {"error": "internal server error"}
-        assert FailingClassifier.SECRET not in response.text
+        assert SECRET not in response.text
         [record] = [r for r in caplog.records if r.name == "server"]
-        assert record.exc_info and str(record.exc_info[1]) == FailingClassifier.SECRET
+        assert record.exc_info and str(record.exc_info[1]) == SECRET
         # The server keeps serving after the error.
         assert requests.post(f"{base_url}/classify", json={"text": POSITIVE}).status_code == 200
 

@@ -1,7 +1,8 @@
 """Command line: ``python -m workshop COMMAND``.
 
   build [NAME ...]        build dockerfiles/NAME.Dockerfile as bert-classifier:NAME, run its batch
-                          command and print the sizes next to the tutorial's (default: the classic three)
+                          command and print the sizes next to the tutorial's (default: the classic three);
+                          NAME-TARGET builds stage TARGET of NAME.Dockerfile (final-debug)
   inspect IMAGE [--json]  size, layers and wasted bytes (ours and dive's) of an image
   check EXERCISE [--solution]
                           run an exercise's check on exercises/ (or solutions/)
@@ -30,7 +31,10 @@ def _build(names: list[str]) -> int:
     rows = []
     for name in names or CLASSIC:
         tag = f"{config.IMAGE_REPO}:{name}"
-        result = build(name, tag)
+        dockerfile, target = name, None
+        if not config.dockerfile(name).is_file() and "-" in name:
+            dockerfile, target = name.rsplit("-", 1)  # final-debug: final.Dockerfile's debug stage
+        result = build(dockerfile, tag, target=target)
         output = run_batch(tag)
         verdict = output.strip().splitlines()[-1]
         rows.append((tag, engine.human(result.size_bytes), PUBLISHED.get(name, "-"), f"{result.seconds:.0f} s", verdict))

@@ -6,6 +6,7 @@ workshop teaches BuildKit (what `docker build` uses today).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from workshop import config, engine
@@ -107,7 +109,43 @@ def build(
                          sorted((steps[n] for n in cached if n in steps), key=order), image.id, image.attrs["Size"])
     log.info("built %s in %.1f s: %s, %d steps, %d cached", tag, seconds, human(result.size_bytes),
              len(result.steps), len(result.cached_steps))
+    _record(result, path, target, no_cache)
     return result
+
+
+def is_cold(result: BuildResult) -> bool:
+    """Whether BuildKit ran every step itself: no step but FROM came from its cache."""
+    return not [step for step in result.cached_steps if " FROM " not in f" {step}"]
+
+
+def _record(result: BuildResult, dockerfile: Path, target: str | None, no_cache: bool) -> None:
+    """Append the build to config.BUILD_LEDGER; a ledger that cannot be written costs a warning only."""
+    entry = {
+        "tag": result.tag, "dockerfile": dockerfile.name, "target": target, "seconds": round(result.seconds, 3),
+        "steps": len(result.steps), "cached_steps": len(result.cached_steps), "cold": is_cold(result),
+        "no_cache": no_cache, "image_id": result.image_id, "size_bytes": result.size_bytes,
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        config.BUILD_LEDGER.parent.mkdir(parents=True, exist_ok=True)
+        with config.BUILD_LEDGER.open("a") as ledger:
+            ledger.write(json.dumps(entry) + "\n")
+    except OSError as error:
+        log.warning("could not record the build in %s: %s", config.BUILD_LEDGER, error)
+
+
+def ledger(path: str | Path | None = None) -> list[dict]:
+    """Every build recorded in the ledger (config.BUILD_LEDGER), oldest first; unreadable lines skipped."""
+    path = Path(path) if path else config.BUILD_LEDGER
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+    return entries
 
 
 def build_args_for(dockerfile: Path, build_args: dict[str, str] | None = None) -> dict[str, str]:

@@ -29,6 +29,16 @@ CONTAINER_MODEL_DIR = "/models/local"
 
 IMAGE_REPO = "bert-classifier"
 
+#: Per-user cache of measurements that are slow to repeat (compressed layer sizes, image reads).
+CACHE_DIR = Path(os.environ.get("WORKSHOP_CACHE_DIR", Path.home() / ".cache" / "workshop")).expanduser()
+
+#: Append-only JSON-lines record of every successful build (see `workshop.build`): lesson 07
+#: reads the cold build times from it instead of emptying the build cache again.
+BUILD_LEDGER = Path(os.environ.get("WORKSHOP_BUILD_LEDGER", CACHE_DIR / "builds.jsonl")).expanduser()
+
+#: Where `python -m workshop.journey` and notebook 07 write their measurements and charts.
+RESULTS_DIR = Path(os.environ.get("WORKSHOP_RESULTS_DIR", REPO_ROOT / "results")).expanduser()
+
 #: Offline stand-ins for the later chapters' downloads, as build args: a local index with the
 #: CPU torch wheel (for https://download.pytorch.org/whl/cpu) and an image holding the model
 #: folder (for the Hub). workshop/offline.sh prepares both. build() passes each one only to a

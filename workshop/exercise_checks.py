@@ -223,6 +223,35 @@ def cpu_torch(path: Path) -> None:
     _expect_batch_result(tag, path)
 
 
+# --- lesson 06 ----------------------------------------------------------------------------------
+
+#: Lesson 06's budget for everything but the model files (final.Dockerfile stays under it).
+RUNTIME_BUDGET = 150 * 10**6
+
+
+@exercise("06-distroless-runtime", title="Write the distroless runtime stage", lesson="06")
+def distroless_runtime(path: Path) -> None:
+    tag = _tag("06-distroless-runtime", path)
+    _build(path, tag)
+    for tool in ("sh", "apt-get", "dpkg"):
+        _expect(checks.tool_absent, tag, tool,
+                sentence=f"The image built from {path.name} has `{tool}`: its last stage must start FROM scratch "
+                         "and receive only the rootfs stage's /rootfs, the venv and the model.")
+    _expect(checks.runs_as_non_root, tag,
+            sentence=f"The image built from {path.name} runs as root: end the last stage with USER 10001:10001 "
+                     "(the rootfs stage wrote that user into /etc/passwd).")
+    _expect(checks.can_import, tag, "onnxruntime",
+            sentence=f"python3 in the image built from {path.name} cannot import onnxruntime: copy the venv's "
+                     "site-packages from the pruned-venv stage and set ENV PYTHONPATH to that folder.")
+    _expect_batch_result(tag, path, entrypoint='ENTRYPOINT ["python3", "main.py"] with WORKDIR /srv/app')
+    model = sum(row.size_bytes for row in layer_table(tag).itertuples() if "/opt/model" in row.instruction)
+    rest = engine.get_image(tag).attrs["Size"] - model
+    if rest > RUNTIME_BUDGET:
+        raise CheckFailed(f"Everything but the model takes {engine.human(rest)} in {tag}, over the lesson's "
+                          f"{engine.human(RUNTIME_BUDGET)}: copy the pruned venv's site-packages (not the builder's "
+                          "whole /opt/venv or another stage) and only the app's .py files and sample_data.")
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 
@@ -234,7 +263,8 @@ def _expect(check, *args: str, sentence: str) -> None:
         raise CheckFailed(sentence) from None
 
 
-def _expect_batch_result(tag: str, path: Path) -> None:
+def _expect_batch_result(tag: str, path: Path,
+                         entrypoint: str = 'CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]') -> None:
     try:
         output = run_batch(tag)
     except RunFailed as failure:
@@ -242,4 +272,4 @@ def _expect_batch_result(tag: str, path: Path) -> None:
         raise CheckFailed(f"The image built from {path.name} fails to classify the sample: {last[0]}") from None
     if "--- Classification Result ---" not in output:
         raise CheckFailed(f"The image built from {path.name} runs, but its default command does not classify "
-                          'the sample: end with CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"].')
+                          f"the sample: end with {entrypoint}.")

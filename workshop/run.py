@@ -64,13 +64,19 @@ def model_options() -> dict[str, Any]:
 
 
 def run_batch(image: str, command: str | list[str] | None = None, *, env: dict[str, str] | None = None,
-              network_mode: str | None = None, timeout: float = 600) -> str:
+              network_mode: str | None = None, entrypoint: str | list[str] | None = None,
+              timeout: float = 600) -> str:
     """Run `image` (its default command, or `command`) to the end and return what it printed on stdout.
+
+    `entrypoint` replaces the image's ENTRYPOINT (the final image's is `python3 main.py`).
 
     Its stderr (warnings, progress bars) goes to this module's logger at DEBUG level; when the
     container fails, `RunFailed` shows the last lines of both.
     """
-    done = run_container(image, command, timeout=timeout, network_mode=network_mode, **_with_model(image, env))
+    options = _with_model(image, env)
+    if entrypoint is not None:
+        options["entrypoint"] = entrypoint
+    done = run_container(image, command, timeout=timeout, network_mode=network_mode, **options)
     if done.exit_code != 0:
         why = "was killed: out of memory (give Docker more memory)" if done.oom_killed else \
             f"exited with code {done.exit_code}"

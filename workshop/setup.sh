@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up this machine for the workshop and run its main job: build the workshop's images (the
-# classic naive, slim and multi-stage, then lesson 05's cpu, baked and production), run each
-# one's batch classification and print their sizes.
+# classic naive, slim and multi-stage, lesson 05's cpu, baked and production, lesson 06's onnx,
+# final and final-debug), run each one's batch classification and print their sizes.
 #
 #   bash workshop/setup.sh            # a learner's machine: Docker running, internet access
 #   bash workshop/setup.sh --offline  # our CI and air-gapped rooms: local bases and model
@@ -21,4 +21,4 @@ fi
 
 # The workshop's own packages, and the app's C extension (the notebooks run the app locally too).
 python -m pip install -q -r requirements.txt ./app/wordcount
-PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} python -m workshop build naive slim multistage cpu baked production
+PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} python -m workshop build naive slim multistage cpu baked production onnx final final-debug

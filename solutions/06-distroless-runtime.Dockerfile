@@ -1,0 +1,122 @@
+# Exercise 06-distroless-runtime: write the runtime stage of the distroless image.
+#
+# The stages above the runtime are final.Dockerfile's: the exported model in the onnx-model
+# stage (/onnx), the pruned venv in pruned-venv (/opt/venv), Debian's python3.11 and its
+# libraries unpacked in the rootfs stage (/rootfs). Write the last stage, on an empty base, so
+# that the image has no shell and no package manager, runs as UID 10001, and prints the batch
+# result when run with no arguments (app/main.py is the entry point, from /srv/app). The venv's
+# bin/python points at the builder's interpreter, which is not in the rootfs: copy only its
+# site-packages and point PYTHONPATH at them.
+#
+# Check it from the repository root (it builds this file and runs the image):
+#   python -m workshop check 06-distroless-runtime
+
+ARG MODEL_SOURCE=model-from-hub
+
+# Exporter, model and export: as in onnx.Dockerfile (same lines, so the same cached layers).
+FROM python:3.11 AS exporter
+RUN python -m venv /opt/export
+ENV PATH=/opt/export/bin:$PATH
+WORKDIR /srv
+COPY app/export-requirements.txt app/
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --extra-index-url "$TORCH_INDEX_URL" -r app/export-requirements.txt
+
+FROM exporter AS model-from-hub
+ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
+RUN python -c "import sys; from huggingface_hub import snapshot_download; \
+snapshot_download(sys.argv[1], local_dir='/model', allow_patterns=['*.json', '*.txt', 'model.safetensors'])" \
+    "$MODEL_ID"
+
+FROM ${MODEL_SOURCE} AS model
+
+FROM exporter AS onnx-model
+COPY --from=model /model /model
+COPY app/export_onnx.py app/
+ARG QUANTIZE=""
+RUN python app/export_onnx.py /model /onnx ${QUANTIZE:+--$QUANTIZE}
+
+# The runtime's venv, pruned: as in onnx.Dockerfile.
+FROM python:3.11 AS venv
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /srv
+COPY app/onnx-requirements.txt app/
+COPY app/wordcount/ app/wordcount/
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install -r app/onnx-requirements.txt
+
+FROM venv AS pruned-venv
+WORKDIR /opt/venv/lib/python3.11/site-packages
+# hadolint ignore=SC2046
+RUN --mount=type=bind,source=dockerfiles/onnx.prune,target=/tmp/onnx.prune \
+    pip uninstall -y pip setuptools \
+    && rm -rf $(sed -E -e '/^#/d' -e 's/ {2,}.*//' /tmp/onnx.prune)
+
+# The runtime's whole filesystem, in /rootfs: Debian's python3.11 and the libraries it and the
+# venv's extensions load. `apt-get download` fetches the packages and `dpkg-deb --extract`
+# unpacks them: no dpkg database and no maintainer scripts, nothing that needs a shell later.
+FROM debian:bookworm-slim AS rootfs
+WORKDIR /debs
+# Python's own dependencies, without the interactive ones (readline, ncurses), sqlite, dbm and
+# time zones (the app logs in UTC); libstdc++6 and libgcc-s1 for onnxruntime and tokenizers.
+# Versions are the ones bookworm has today: the rootfs follows Debian's security updates.
+RUN set -eux; \
+    apt-get update; \
+    apt-get download \
+        libc6 libgcc-s1 libstdc++6 zlib1g libssl3 libffi8 libexpat1 libbz2-1.0 liblzma5 \
+        libuuid1 libcrypt1 libpython3.11-minimal libpython3.11-stdlib python3.11-minimal \
+        netbase media-types \
+    ; \
+    for deb in *.deb; do dpkg-deb --extract "$deb" /rootfs; done; \
+    rm -rf /var/lib/apt/lists/*
+WORKDIR /rootfs
+# What a container never reads: documentation, glibc's character-set converters (iconv; Python
+# has its own codecs), the standard library's help texts, test support and 2to3. Then the few
+# files an image needs: python3 on PATH, the users, a /tmp anyone may write to.
+RUN set -eux; \
+    rm -rf usr/share/doc usr/share/man usr/share/info usr/share/lintian usr/lib/x86_64-linux-gnu/gconv \
+        usr/lib/python3.11/pydoc_data usr/lib/python3.11/test usr/lib/python3.11/lib2to3; \
+    ln -s python3.11 usr/bin/python3; \
+    mkdir -p etc tmp; \
+    chmod 1777 tmp; \
+    printf 'root:x:0:0:root:/root:/sbin/nologin\napp:x:10001:10001:app:/nonexistent:/sbin/nologin\n' > etc/passwd; \
+    printf 'root:x:0:\napp:x:10001:\n' > etc/group
+# Debian compiles the standard library to .pyc when it installs python3.11; unpacking skips that,
+# so do it here with the rootfs' own python. Without them every start compiles what it imports
+# (lesson 06 measures the difference: about 11 MB for most of a second).
+RUN chroot /rootfs /usr/bin/python3.11 -m compileall -q /usr/lib/python3.11
+
+# Runtime: nothing but the rootfs, the venv, the model and the app.
+# BEGIN SOLUTION: FROM scratch; COPY /rootfs to /, the venv's site-packages and /onnx (to /opt/model) from their stages; ENV PATH=/usr/bin, PYTHONPATH and MODEL_ID; WORKDIR /srv/app; COPY the app's files; USER 10001:10001; ENTRYPOINT ["python3", "main.py"]
+FROM scratch AS final
+
+LABEL org.opencontainers.image.title="bert-classifier" \
+      org.opencontainers.image.description="BERT sentiment classifier on ONNX Runtime, distroless: batch run and HTTP API (gunicorn)" \
+      org.opencontainers.image.base.name="scratch"
+
+COPY --from=rootfs /rootfs /
+# The venv's packages, on Debian's interpreter: its bin/python links to the builder's python,
+# which is not here, so python3 finds the packages through PYTHONPATH instead.
+COPY --from=pruned-venv /opt/venv/lib/python3.11/site-packages /opt/venv/lib/python3.11/site-packages
+COPY --from=onnx-model /onnx /opt/model
+ENV PATH=/usr/bin \
+    PYTHONPATH=/opt/venv/lib/python3.11/site-packages \
+    MODEL_ID=/opt/model \
+    PYTHONDONTWRITEBYTECODE=1 \
+    LANG=C.UTF-8
+
+WORKDIR /srv/app
+COPY app/predictor.py app/server.py app/onnx_classifier.py app/main.py app/gunicorn.conf.py ./
+COPY app/sample_data/ sample_data/
+
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)"]
+
+# No shell to run a script: main.py is the entry point. No arguments: the batch run on the
+# sample text; `serve`: the API.
+ENTRYPOINT ["python3", "main.py"]
+# END SOLUTION

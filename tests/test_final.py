@@ -1,0 +1,136 @@
+"""Lesson 06's images: the torch-free onnx image and the distroless final image, on the real engine.
+
+Plus what they run outside Docker: app/main.py (the final image's entry point) and the prune file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from conftest import APP_DIR
+from test_server import free_port
+
+from workshop import checks, config, journey, measure, prune
+from workshop.build import build
+from workshop.engine import get_image
+from workshop.layers import layer_table
+from workshop.run import run_container, serve
+
+PROD, ONNX, FINAL, DEBUG = (f"{config.IMAGE_REPO}:{name}" for name in ("production", "onnx", "final", "final-debug"))
+PRUNE = config.REPO_ROOT / "dockerfiles" / "onnx.prune"
+
+
+@pytest.fixture(scope="module")
+def images() -> None:
+    """The lesson's images, built once for the module (from the cache after lesson 06 or setup)."""
+    build("production", PROD, quiet=True)
+    build("onnx", ONNX, quiet=True)
+    build("final", FINAL, quiet=True)
+    build("final", DEBUG, target="debug", quiet=True)
+
+
+def test_every_prune_line_has_globs_and_a_reason():
+    """Each cut in dockerfiles/onnx.prune names what it deletes and why that is safe."""
+    cuts = prune.read_cuts(PRUNE)
+    assert len(cuts) >= 5
+    assert all(cuts["globs"].map(len) > 0) and all(cuts["why"].str.len() > 10), cuts
+
+
+def test_main_serve_runs_gunicorn_with_the_app_settings(model_dir):
+    """`python main.py serve` (the final image's API command) serves the app on $PORT from app/."""
+    port = free_port()
+    env = {**os.environ, "MODEL_ID": str(model_dir), "HF_HUB_OFFLINE": "1", "PORT": str(port)}
+    process = subprocess.Popen([sys.executable, "main.py", "serve"], cwd=APP_DIR, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:  # not listening yet, or busy loading the model
+                time.sleep(0.5)
+        answer = requests.post(f"http://127.0.0.1:{port}/classify", json={"text": "A superb film."}, timeout=60)
+        assert answer.json()["result"][0]["label"] == "POSITIVE"
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=60)
+    assert "Booting worker" in output  # gunicorn, not Flask's development server
+
+
+@pytest.mark.docker
+def test_final_default_command_prints_the_batch_result(images):
+    """With no arguments the final image classifies the sample file, offline and read-only."""
+    done = run_container(FINAL, network_mode="none", read_only=True)
+    assert done.exit_code == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[0] == "--- Classification Result ---"
+    assert re.findall(r"'label': '(\w+)'", done.stdout) == ["POSITIVE"]
+    assert "telemetry" not in done.stderr  # ORT_DISABLE_TELEMETRY: no device id, no warning
+
+
+@pytest.mark.docker
+def test_final_serves_the_same_api_read_only_as_a_non_root_user(images):
+    """`serve` starts the API: /health names the baked model, long texts are truncated, bad input is a 400."""
+    with serve(FINAL, command=["serve"], read_only=True) as server:
+        assert server.get("/health").json() == {"status": "ok", "model": "/opt/model"}
+        assert server.classify("a wonderful, moving film. " * 2000)[0]["label"] == "POSITIVE"
+        bad = server.post("/classify", json={"text": 3})
+        assert (bad.status_code, set(bad.json())) == (400, {"error"})
+        server.container.reload()
+        assert server.container.attrs["Config"]["User"] == "10001:10001"
+
+
+@pytest.mark.docker
+def test_final_has_no_shell_and_the_debug_variant_has_busybox(images):
+    """The final image has no sh, apt-get or pip; final-debug adds /busybox/sh and nothing else changes."""
+    for tool in ("sh", "apt-get", "pip"):
+        checks.tool_absent(FINAL, tool)
+    checks.tool_present(DEBUG, "sh")
+    shell = run_container(DEBUG, ["-c", "id -u && ls /busybox/sh"], entrypoint=["/busybox/sh"])
+    assert (shell.exit_code, shell.stdout.split()) == (0, ["10001", "/busybox/sh"])
+    assert get_image(DEBUG).attrs["Config"]["Entrypoint"] == get_image(FINAL).attrs["Config"]["Entrypoint"]
+
+
+@pytest.mark.docker
+def test_structure_test_passes_the_final_image_and_fails_the_onnx_one(images):
+    """final.cst.yaml's checks all pass on final; on onnx (slim base) the no-shell checks fail."""
+    final = measure.structure_test(FINAL, "dockerfiles/final.cst.yaml")
+    onnx = measure.structure_test(ONNX, "dockerfiles/final.cst.yaml")
+    assert len(final) >= 10 and final["passed"].all(), final[~final["passed"]]
+    failed = set(onnx.loc[~onnx["passed"], "test"])
+    assert "File Existence Test: no shell" in failed
+
+
+@pytest.mark.docker
+def test_final_runtime_overhead_is_under_150_mb_and_a_tenth_of_production(images):
+    """Size minus the model layer stays within lesson 06's budget; production is over 5x bigger."""
+    size = get_image(FINAL).attrs["Size"]
+    model = layer_table(FINAL).query("instruction.str.contains('/opt/model')")["size_bytes"].sum()
+    assert 80e6 < model < 100e6  # the float32 export of the shared model, about 91 MB
+    assert size - model <= 150e6
+    assert size * 5 < get_image(PROD).attrs["Size"]
+
+
+@pytest.mark.docker
+def test_onnx_images_give_torch_labels_on_sst2_dev_sentences(images):
+    """The first 200 SST-2 dev sentences: final and onnx give the production image's labels on 99%+."""
+    texts = journey.sst2_dev(limit=200)["sentence"].tolist()
+    torch_labels = journey.labels_through(PROD, texts, command=["gunicorn"], tmpfs={"/tmp": "size=64m"})
+    for tag, command in ((ONNX, ["gunicorn"]), (FINAL, ["serve"])):
+        assert journey.agreement(journey.labels_through(tag, texts, command=command), torch_labels) >= 0.99
+
+
+@pytest.mark.docker
+def test_pruned_venv_keeps_every_library_the_app_loads(images):
+    """Started in the final image, the app loads only libraries that are there; the C API library is not."""
+    libraries = prune.loaded_libraries(FINAL, python="python3")
+    assert libraries["loaded"].any()
+    assert not libraries["library"].str.contains("libonnxruntime.so").any()
+    cuts = prune.cut_sizes(build("onnx", f"{config.IMAGE_REPO}:onnx-venv", target="venv", quiet=True).tag, PRUNE)
+    assert (cuts["bytes"] > 0).all(), cuts[cuts["bytes"] == 0]  # every cut deletes something real

@@ -1,0 +1,263 @@
+"""workshop.journey: the load generator against a real HTTP server on loopback, the caches, the
+build ledger, the README table, and one real image measured end to end."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from workshop import config, journey
+from workshop.build import build, ledger
+from workshop.engine import client, get_image
+
+
+class _Classifier(BaseHTTPRequestHandler):
+    """POST /classify like the app: POSITIVE when "good" is in a text; every `fail_every`-th request a 500."""
+
+    fail_every = 0
+    count = 0
+    batches: list[int] = []
+    lock = threading.Lock()
+
+    def do_POST(self):  # noqa: N802  (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.lock:
+            type(self).count += 1
+            fail = self.fail_every and self.count % self.fail_every == 0
+        texts = body["texts"] if "texts" in body else [body["text"]]
+        type(self).batches.append(len(texts))
+        if fail:
+            self._send(500, {"error": "internal server error"})
+        else:
+            self._send(200, {"result": [{"label": "POSITIVE" if "good" in t else "NEGATIVE", "score": 0.9}
+                                        for t in texts]})
+
+    def _send(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+@pytest.fixture
+def server():
+    """A classifier on 127.0.0.1 in a thread; yields (url of /classify, handler class)."""
+    handler = type("Handler", (_Classifier,), {"count": 0, "batches": [], "fail_every": 0})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/classify", handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_percentile_interpolates_like_numpy():
+    """Percentiles interpolate linearly between ranks; an empty list has none."""
+    values = [0.4, 0.1, 0.3, 0.2]
+    assert journey.percentile(values, 50) == pytest.approx(0.25)
+    assert journey.percentile(values, 95) == pytest.approx(0.385)
+    assert journey.percentile([], 50) != journey.percentile([], 50)  # NaN
+
+
+def test_load_counts_every_request_and_every_error(server):
+    """Four clients for a moment: every request is either a timed answer or an error (every 5th is a 500)."""
+    url, handler = server
+    handler.fail_every = 5
+    result = journey.load(url, {"text": "good"}, seconds=0.5, concurrency=4)
+    assert result.requests == handler.count > 0
+    assert result.errors == handler.count // 5
+    assert len(result.seconds) == handler.count - handler.count // 5
+    assert result.per_second == pytest.approx(len(result.seconds) / result.elapsed)
+    assert 0 < result.p50_ms <= result.p95_ms
+
+
+def test_load_counts_refused_connections_as_errors(server):
+    """A server that is gone answers nothing: all requests are errors, no latency is reported."""
+    url, _ = server
+    dead = url.rsplit(":", 1)[0] + ":9/classify"  # the discard port: nothing listens there
+    result = journey.load(dead, {"text": "good"}, seconds=0.2)
+    assert result.errors == result.requests > 0 and result.seconds == []
+
+
+def test_classify_all_sends_chunks_and_scores_labels(server):
+    """Texts go out 32 at a time; labels come back in order and score against SST-2's 0/1 labels."""
+    url, handler = server
+    texts = [f"{'good' if i % 3 else 'bad'} film {i}" for i in range(70)]
+    labels, errors = journey.classify_all(url, texts)
+    assert (handler.batches, errors) == ([32, 32, 6], 0)
+    assert labels == ["POSITIVE" if i % 3 else "NEGATIVE" for i in range(70)]
+    gold = [1] * 70
+    assert journey.accuracy(labels, gold) == pytest.approx(sum(1 for i in range(70) if i % 3) / 70)
+    assert journey.agreement(labels, labels) == 1.0
+    assert journey.agreement([None, "POSITIVE"], [None, "POSITIVE"]) == 0.5  # a failed text never agrees
+
+
+def test_classify_all_marks_a_failed_chunk(server):
+    """A chunk answered with a 500 counts as one error and leaves its texts without a label."""
+    url, handler = server
+    handler.fail_every = 2
+    labels, errors = journey.classify_all(url, ["good"] * 40)
+    assert errors == 1 and labels == ["POSITIVE"] * 32 + [None] * 8
+
+
+def test_sst2_dev_has_the_labelled_sentences():
+    """The shared dev set: 872 sentences, labels 0 and 1."""
+    frame = journey.sst2_dev()
+    assert len(frame) == 872 and set(frame["label"]) == {0, 1}
+    assert frame["sentence"].str.len().min() > 0
+
+
+def test_default_cpus_leave_cpu_0_to_the_load_generator():
+    """Containers get every CPU but the first, when there are at least two."""
+    assert [journey.default_cpus(n) for n in (1, 2, 4)] == [None, "1", "1-3"]
+
+
+def test_copy_context_honours_dockerignore(tmp_path):
+    """The copy leaves out what .dockerignore excludes, at the root or (with **/) at any depth."""
+    root = tmp_path / "repo"
+    for path in ("app/predictor.py", "app/__pycache__/x.pyc", "app/build/lib.so", "results/journey.json",
+                 "notebooks/results/keep.txt", ".git/HEAD", "README.md"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("x")
+    (root / ".dockerignore").write_text("# comment\n.git\n**/__pycache__\n**/build\nresults\n")
+    copied = journey.copy_context(tmp_path / "copy", root)
+    found = sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*") if p.is_file())
+    assert found == [".dockerignore", "README.md", "app/predictor.py", "notebooks/results/keep.txt"]
+
+
+def test_cold_build_is_the_latest_one_without_cached_steps():
+    """From the ledger: the last build of that tag and Dockerfile that ran every step, no target."""
+    entries = [
+        {"tag": "t:1", "dockerfile": "a.Dockerfile", "target": None, "seconds": 90.0, "cold": True},
+        {"tag": "t:1", "dockerfile": "a.Dockerfile", "target": None, "seconds": 80.0, "cold": True},
+        {"tag": "t:1", "dockerfile": "a.Dockerfile", "target": None, "seconds": 2.0, "cold": False},
+        {"tag": "t:1", "dockerfile": "a.Dockerfile", "target": "builder", "seconds": 70.0, "cold": True},
+        {"tag": "t:2", "dockerfile": "a.Dockerfile", "target": None, "seconds": 60.0, "cold": True},
+    ]
+    assert journey.cold_build("t:1", "a.Dockerfile", entries)["seconds"] == 80.0
+    assert journey.cold_build("t:3", "a.Dockerfile", entries) is None
+
+
+REPORT = {
+    "machine": {"cpu": "Test CPU", "cores": 2, "memory_bytes": 8e9, "kernel": "6.1", "docker": "27.0",
+                "date": "2026-11-28T10:00:00+00:00"},
+    "params": {"cpus": "1", "seconds": 10, "starts": 5, "sentences": 872},
+    "images": [
+        {"image": "cpu", "tag": "bert-classifier:cpu", "measured": True, "size_bytes": 1_290_000_000,
+         "compressed_bytes": 500_000_000, "layers": 6, "wasted_bytes": 3_410_000, "dive_wasted_bytes": 3_410_000,
+         "model_bytes": 0, "cold_build_s": 100.4, "rebuild_s": 3.21, "start_median_s": 7.64,
+         "latency_p50_ms": 31.2, "latency_p95_ms": 35.9, "throughput_rps": 32.56, "memory_peak_bytes": 325_700_000,
+         "accuracy": 0.8876, "agreement": 1.0, "errors": 0,
+         "components": {"base OS + Python + app": 1, "other Python packages": 2,
+                        "torch + CUDA libraries": 3, "model files": 0}},
+        {"image": "final", "tag": "bert-classifier:final", "measured": False, "note": "not built"},
+    ],
+}
+
+
+def test_readme_table_renders_the_saved_json(tmp_path):
+    """The README table comes from journey.json alone: machine line, one row per image, skipped ones named."""
+    path = journey.save(REPORT, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "journey-latency.svg", "journey-size.svg", "journey-start.svg", "journey.json"]
+    text = journey.readme_table(journey.load_report(path))
+    lines = text.splitlines()
+    assert lines[0].startswith("Measured on Test CPU (2 cores, 8 GB memory), kernel 6.1, Docker 27.0, on 2026-11-28")
+    assert lines[4] == ("| `bert-classifier:cpu` | 1.29 GB | 500 MB | 6 | 3.41 MB / 3.41 MB | - | 100 s | 3.2 s "
+                        "| 7.6 s | 31 / 36 ms | 32.6 | 326 MB | 88.8% |")
+    assert lines[-1] == "Not built when measured: `bert-classifier:final`."
+
+
+@pytest.mark.docker
+def test_build_records_every_build_in_the_ledger(tmp_path, monkeypatch):
+    """Each successful build appends one line; the first, with nothing cached, counts as cold."""
+    monkeypatch.setattr(config, "BUILD_LEDGER", tmp_path / "builds.jsonl")
+    dockerfile = tmp_path / "Dockerfile"
+    marker = tmp_path.name  # unique per test run: never in the build cache
+    dockerfile.write_text(f"FROM debian:bookworm-slim\nRUN echo {marker} > /marker\n")
+    tag = "bert-classifier:test-journey-ledger"
+    try:
+        build(dockerfile, tag, context=tmp_path, quiet=True)
+        build(dockerfile, tag, context=tmp_path, quiet=True)
+    finally:
+        client().images.remove(tag)
+    first, second = ledger(tmp_path / "builds.jsonl")
+    assert (first["tag"], first["dockerfile"], first["cold"], second["cold"]) == (tag, "Dockerfile", True, False)
+    assert second["cached_steps"] == 1 and second["steps"] == 2
+
+
+def _gzip_of_layers(image: str) -> dict[str, int]:
+    """Every layer's gzip size (level 6), computed here from `docker save` independently, by diff ID."""
+    import hashlib
+
+    data = b"".join(client().api.get_image(get_image(image).id))
+    sizes = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as outer:
+        for member in outer.getmembers():
+            if member.isreg() and (member.name.endswith("layer.tar") or member.name.startswith("blobs/")):
+                tar = outer.extractfile(member).read()
+                sizes["sha256:" + hashlib.sha256(tar).hexdigest()] = len(gzip.compress(tar, 6, mtime=0))
+    return sizes
+
+
+@pytest.mark.docker
+def test_compressed_sizes_are_gzip_level_6_and_cached_per_layer(tmp_path):
+    """Sizes equal gzip -6 of each layer tar (give or take gzip's header); a cached layer is never read again."""
+    cache = tmp_path / "gzip.json"
+    base = "debian:bookworm-slim"
+    sizes = journey.compressed_layer_sizes(base, cache=cache)
+    expected = _gzip_of_layers(base)
+    diff_ids = get_image(base).attrs["RootFS"]["Layers"]
+    # Python's gzip header carries no file name, zlib's gzip framing neither: the same bytes.
+    assert sizes == [expected[d] for d in diff_ids]
+    # A planted figure for the shared base layer survives: python:3.11-slim's run reads only its own layers.
+    stored = json.loads(cache.read_text())
+    stored[diff_ids[0]]["gzip_bytes"] = 12345
+    cache.write_text(json.dumps(stored))
+    slim = journey.compressed_layer_sizes("python:3.11-slim", cache=cache)
+    slim_ids = get_image("python:3.11-slim").attrs["RootFS"]["Layers"]
+    assert slim_ids[0] == diff_ids[0] and slim[0] == 12345
+    assert all(isinstance(s, int) and s > 0 for s in slim)
+    assert journey.compressed_layer_sizes("python:3.11-slim", cache=cache, compute=False) == slim
+
+
+@pytest.mark.docker
+def test_measure_image_production_end_to_end(tmp_path, monkeypatch):
+    """The production image measured briefly: no errors, SST-2 accuracy well above chance, model baked in."""
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
+    try:
+        get_image(f"{config.IMAGE_REPO}:production")
+    except LookupError:
+        build("production", f"{config.IMAGE_REPO}:production", quiet=True)
+    params = journey.Params(seconds=1, warmup=0.5, starts=1, compressed=False, read_max_bytes=0, rebuild=(),
+                            dive="no")
+    sentences = journey.sst2_dev(limit=64)
+    row = journey.measure_image("production", params, sentences=sentences)
+    assert row["measured"] and row["errors"] == 0
+    assert row["latency_requests"] > 0 and row["throughput_requests"] > 0
+    assert row["accuracy"] > 0.75 and len(row["labels"]) == 64
+    assert row["model_bytes"] > 10**7 and row["model_note"] == "baked in at /opt/model"
+    assert row["components"]["torch + CUDA libraries"] > 10**8
+    assert sum(row["components"].values()) == row["size_bytes"]
+    assert row["memory_peak_bytes"] > 10**8 and row["memory_source"]
+    assert row["compressed_bytes"] is None and row["wasted_bytes"] is None  # nothing cached, nothing read
+    assert not client().containers.list(all=True, filters={"label": "workshop", "ancestor": row["tag"]})
+
+
+@pytest.mark.docker
+def test_missing_image_is_skipped_with_a_note():
+    """An image that is not built is reported, not measured."""
+    row = journey.measure_image("no-such-lesson", journey.Params(), sentences=journey.sst2_dev(limit=1))
+    assert row == {"image": "no-such-lesson", "tag": f"{config.IMAGE_REPO}:no-such-lesson", "measured": False,
+                   "note": "not built on this machine (python -m workshop build no-such-lesson); skipped"}
