@@ -179,6 +179,18 @@ def test_readme_table_renders_the_saved_json(tmp_path):
     assert lines[-1] == "Not built when measured: `bert-classifier:final`."
 
 
+def test_update_readme_rewrites_only_the_journey_block(tmp_path):
+    """--update-readme replaces the lines between the markers and keeps everything around them."""
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n{journey.README_START}\nold table\n{journey.README_END}\nafter\n")
+    journey.update_readme(REPORT, readme)
+    assert readme.read_text() == (f"# Title\n\nbefore\n{journey.README_START}\n{journey.readme_table(REPORT)}\n"
+                                  f"{journey.README_END}\nafter\n")
+    readme.write_text("# no block\n")
+    with pytest.raises(LookupError, match="no journey block"):
+        journey.update_readme(REPORT, readme)
+
+
 @pytest.mark.docker
 def test_build_records_every_build_in_the_ledger(tmp_path, monkeypatch):
     """Each successful build appends one line; the first, with nothing cached, counts as cold."""

@@ -50,6 +50,16 @@ def test_script_reports_this_machine_ready(model_dir):
     assert any(line.startswith("[OK] base python:3.11") for line in lines), done.stdout
 
 
+def test_base_images_are_the_real_images_the_dockerfiles_start_from():
+    """Stage names, build-arg bases and `scratch` (no image: Docker's empty start) are not asked for."""
+    from workshop import setup_check
+
+    bases = setup_check.base_images()
+    assert {"python:3.11", "python:3.11-slim", "debian:bookworm-slim"} <= set(bases)
+    assert not {"scratch", "builder", "final", "model"} & {base.lower() for base in bases}
+    assert all("$" not in base for base in bases)
+
+
 def test_dead_engine_fails_with_how_to_start_it(tmp_path):
     """With DOCKER_HOST at a dead socket, the SDK and CLI lines fail, each with its fix, and the exit status is 1."""
     done = run_script(DOCKER_HOST=f"unix://{tmp_path}/no-engine.sock")

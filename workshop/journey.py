@@ -875,6 +875,23 @@ def readme_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: README.md's journey block lies between these lines; `--update-readme` rewrites it.
+README_START = "<!-- journey: written by python -m workshop.journey --update-readme -->"
+README_END = "<!-- journey: end -->"
+
+
+def update_readme(report: dict[str, Any], readme: str | Path = config.REPO_ROOT / "README.md") -> Path:
+    """Replace the journey block of `readme` with `readme_table(report)`; its other lines stay as they are."""
+    path = Path(readme)
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        raise LookupError(f"{path} has no journey block: add the lines {README_START!r} and {README_END!r}")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    path.write_text(f"{head}{README_START}\n{readme_table(report)}\n{README_END}{tail}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workshop.journey", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -889,12 +906,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", help='images to rebuild after a one-line change: "all", "none" or a comma list')
     parser.add_argument("--out", type=Path, help=f"output folder (default {config.RESULTS_DIR})")
     parser.add_argument("--readme", action="store_true", help="print the README table from the saved JSON and exit")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="rewrite README.md's journey block from the saved JSON and exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("workshop.journey").setLevel(logging.INFO)
 
-    if args.readme:
-        print(readme_table(load_report(args.out / "journey.json" if args.out else None)))
+    if args.readme or args.update_readme:
+        report = load_report(args.out / "journey.json" if args.out else None)
+        if args.update_readme:
+            print(f"rewrote the journey block of {update_readme(report)}")
+        else:
+            print(readme_table(report))
         return 0
     overrides: dict[str, Any] = {}
     if args.seconds is not None:

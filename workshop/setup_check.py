@@ -214,8 +214,8 @@ def check_model() -> list[Result]:
 
 
 def base_images() -> list[str]:
-    """The images our Dockerfiles start FROM (not their own stages)."""
-    names, stages = [], set()
+    """The images our Dockerfiles start FROM (not their own stages, not the empty `scratch`)."""
+    names, stages = [], {"scratch"}  # scratch is no image: Docker's name for "start empty"
     for path in sorted((config.REPO_ROOT / "dockerfiles").glob("*.Dockerfile")):
         for match in re.finditer(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", path.read_text(), re.I | re.M):
             if match[1].lower() not in stages and "$" not in match[1] and match[1] not in names:
