@@ -910,7 +910,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="rewrite README.md's journey block from the saved JSON and exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("workshop.journey").setLevel(logging.INFO)
+    log.setLevel(logging.INFO)  # this module's logger: "__main__" when run with -m
 
     if args.readme or args.update_readme:
         report = load_report(args.out / "journey.json" if args.out else None)
