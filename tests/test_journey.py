@@ -8,6 +8,7 @@ import io
 import json
 import tarfile
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -196,7 +197,7 @@ def test_build_records_every_build_in_the_ledger(tmp_path, monkeypatch):
     """Each successful build appends one line; the first, with nothing cached, counts as cold."""
     monkeypatch.setattr(config, "BUILD_LEDGER", tmp_path / "builds.jsonl")
     dockerfile = tmp_path / "Dockerfile"
-    marker = tmp_path.name  # unique per test run: never in the build cache
+    marker = uuid.uuid4().hex  # unique per run: never in the build cache
     dockerfile.write_text(f"FROM debian:bookworm-slim\nRUN echo {marker} > /marker\n")
     tag = "bert-classifier:test-journey-ledger"
     try:
