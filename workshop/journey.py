@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from workshop import config, engine, run
+from workshop import config, engine, measure, run
 from workshop.engine import ImageMissing, human
 
 log = logging.getLogger(__name__)
@@ -575,7 +575,7 @@ def rebuild_after_change(name: str, *, quiet: bool = True) -> dict[str, Any]:
     from workshop.build import build
 
     tag = f"{config.IMAGE_REPO}:journey-edit-{uuid.uuid4().hex[:8]}"
-    drop = _build_cache_dropper()
+    cache_before = measure.build_cache_ids()
     with tempfile.TemporaryDirectory() as tmp:
         context = copy_context(Path(tmp) / "context")
         try:
@@ -589,18 +589,8 @@ def rebuild_after_change(name: str, *, quiet: bool = True) -> dict[str, Any]:
             except Exception:  # noqa: BLE001  (not built, or already gone)
                 pass
     ran = [s for s in after.steps if s not in after.cached_steps and " FROM " not in s]
-    drop(before, after)
+    measure.drop_build_cache(cache_before, before, after)
     return {"seconds": after.seconds, "steps_run": ran, "steps": len(after.steps)}
-
-
-def _build_cache_dropper() -> Callable[..., int]:
-    """measure.drop_build_cache bound to the cache as it is now, when the workshop has it."""
-    try:
-        from workshop.measure import build_cache_ids, drop_build_cache
-    except ImportError:
-        return lambda *results: 0
-    before = build_cache_ids()
-    return lambda *results: drop_build_cache(before, *results)
 
 
 def timed_cold_build(name: str, *, quiet: bool = True) -> float:
@@ -608,7 +598,7 @@ def timed_cold_build(name: str, *, quiet: bool = True) -> float:
     from workshop.build import build
 
     tag = f"{config.IMAGE_REPO}:journey-cold-{uuid.uuid4().hex[:8]}"
-    drop = _build_cache_dropper()
+    cache_before = measure.build_cache_ids()
     try:
         result = build(name, tag, no_cache=True, quiet=quiet)
     finally:
@@ -616,7 +606,7 @@ def timed_cold_build(name: str, *, quiet: bool = True) -> float:
             engine.client().images.remove(tag)
         except Exception:  # noqa: BLE001
             pass
-    drop(result)
+    measure.drop_build_cache(cache_before, result)
     return result.seconds
 
 
@@ -673,12 +663,10 @@ def measure_image(name: str, params: Params, *, sentences: pd.DataFrame,
         row["rebuild_s"], row["rebuild_steps_run"] = None, None
 
     # Running: start time, then one more fresh container for load, accuracy and memory.
-    from workshop.measure import time_to_first_answer
-
     options: dict[str, Any] = {"command": serve_command(name)}
     if params.cpus:
         options["cpuset_cpus"] = params.cpus
-    starts = time_to_first_answer(tag, runs=params.starts, **options)
+    starts = measure.time_to_first_answer(tag, runs=params.starts, **options)
     row["start_s"] = [round(s, 3) for s in starts]
     row["start_median_s"] = statistics.median(starts)
     with run.serve(tag, **options) as server:
