@@ -19,7 +19,7 @@ from test_server import free_port
 from workshop import checks, config, journey, measure, prune
 from workshop.build import build
 from workshop.engine import get_image
-from workshop.layers import layer_table
+from workshop.layers import layer_bytes
 from workshop.run import run_container, serve
 
 PROD, ONNX, FINAL, DEBUG = (f"{config.IMAGE_REPO}:{name}" for name in ("production", "onnx", "final", "final-debug"))
@@ -111,7 +111,7 @@ def test_structure_test_passes_the_final_image_and_fails_the_onnx_one(images):
 def test_final_runtime_overhead_is_under_150_mb_and_a_tenth_of_production(images):
     """Size minus the model layer stays within lesson 06's budget; production is over 5x bigger."""
     size = get_image(FINAL).attrs["Size"]
-    model = layer_table(FINAL).query("instruction.str.contains('/opt/model')")["size_bytes"].sum()
+    model = layer_bytes(FINAL, "/opt/model")
     assert 80e6 < model < 100e6  # the float32 export of the shared model, about 91 MB
     assert size - model <= 150e6
     assert size * 5 < get_image(PROD).attrs["Size"]

@@ -124,19 +124,6 @@ def test_default_cpus_leave_cpu_0_to_the_load_generator():
     assert [journey.default_cpus(n) for n in (1, 2, 4)] == [None, "1", "1-3"]
 
 
-def test_copy_context_honours_dockerignore(tmp_path):
-    """The copy leaves out what .dockerignore excludes, at the root or (with **/) at any depth."""
-    root = tmp_path / "repo"
-    for path in ("app/predictor.py", "app/__pycache__/x.pyc", "app/build/lib.so", "results/journey.json",
-                 "notebooks/results/keep.txt", ".git/HEAD", "README.md"):
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text("x")
-    (root / ".dockerignore").write_text("# comment\n.git\n**/__pycache__\n**/build\nresults\n")
-    copied = journey.copy_context(tmp_path / "copy", root)
-    found = sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*") if p.is_file())
-    assert found == [".dockerignore", "README.md", "app/predictor.py", "notebooks/results/keep.txt"]
-
-
 def test_cold_build_is_the_latest_one_without_cached_steps():
     """From the ledger: the last build of that tag and Dockerfile that ran every step, no target."""
     entries = [
@@ -167,6 +154,20 @@ REPORT = {
 }
 
 
+def test_time_cold_builds_writes_each_figure_into_the_report(monkeypatch):
+    """--cold-builds times the measured images asked for, and says where each figure comes from."""
+    timed = []
+    monkeypatch.setattr(journey, "timed_cold_build", lambda name: timed.append(name) or 100.0 + len(timed))
+    report = {"images": [{"image": "naive", "tag": "t:naive", "measured": True, "cold_build_s": 1.0},
+                         {"image": "cpu", "tag": "t:cpu", "measured": True, "cold_build_s": None},
+                         {"image": "final", "tag": "t:final", "measured": False}]}
+    journey.time_cold_builds(report, ["cpu", "final"], progress=lambda _: None)
+    assert timed == ["cpu"]  # final was not measured: nothing to time it for
+    assert [row.get("cold_build_s") for row in report["images"]] == [1.0, 101.0, None]
+    assert report["images"][1]["cold_build_source"].startswith("timed with --no-cache and pip's cache mounts emptied")
+    assert "cold_builds_timed" in report
+
+
 def test_readme_table_renders_the_saved_json(tmp_path):
     """The README table comes from journey.json alone: machine line, one row per image, skipped ones named."""
     path = journey.save(REPORT, tmp_path)
@@ -176,8 +177,10 @@ def test_readme_table_renders_the_saved_json(tmp_path):
     lines = text.splitlines()
     assert lines[0].startswith("Measured on Test CPU (2 cores, 8 GB memory), kernel 6.1, Docker 27.0, on 2026-11-28")
     assert lines[4] == ("| `bert-classifier:cpu` | 1.29 GB | 500 MB | 6 | 3.41 MB / 3.41 MB | - | 100 s | 3.2 s "
-                        "| 7.6 s | 31 / 36 ms | 32.6 | 326 MB | 88.8% |")
+                        "| 7.6 s | 31 / 36 ms | 32.6 | 0 | 326 MB | 88.8% |")
     assert lines[-1] == "Not built when measured: `bert-classifier:final`."
+    timed = journey.readme_table({**REPORT, "cold_builds_timed": "2026-11-29T09:00:00+00:00"}).splitlines()
+    assert timed[-1].startswith("Cold builds timed on 2026-11-29 by `python -m workshop.journey --cold-builds`")
 
 
 def test_update_readme_rewrites_only_the_journey_block(tmp_path):

@@ -82,7 +82,7 @@ def build(
     `dockerfile` is a short name ("naive" means dockerfiles/naive.Dockerfile) or a path (any
     str with a "/" or a ".", or a Path).
     """
-    path = _dockerfile_path(dockerfile)
+    path = dockerfile_path(dockerfile)
     engine.ensure_disk(MIN_FREE_BYTES, f"Building {tag}")
     cmd = [config.DOCKER_CLI, "build", "--progress=plain", "--network=host", "-f", str(path), "-t", tag]
     for name, value in build_args_for(path, build_args).items():
@@ -171,7 +171,8 @@ def _step_order(dockerfile: Path):
     return key
 
 
-def _dockerfile_path(dockerfile: str | Path) -> Path:
+def dockerfile_path(dockerfile: str | Path) -> Path:
+    """The Dockerfile a short name ("naive": dockerfiles/naive.Dockerfile) or a path stands for."""
     if isinstance(dockerfile, str) and not re.search(r"[/.]", dockerfile):
         path = config.dockerfile(dockerfile)
     else:

@@ -76,6 +76,24 @@ def cannot_import(image: str, module: str) -> str:
     return f"OK: {image} cannot import {module}."
 
 
+def torch_cuda(image: str) -> str | None:
+    """The CUDA version torch in `image` was built for (torch.version.cuda), None for a CPU-only build."""
+    cuda = run.run_batch(image, ["python", "-c", "import torch; print(torch.version.cuda)"]).strip()
+    return None if cuda == "None" else cuda
+
+
+def torch_cpu_only(image: str) -> str:
+    """torch in `image` is a CPU-only build."""
+    cuda = torch_cuda(image)
+    if cuda is not None:
+        raise CheckFailed(
+            f"Expected a CPU-only torch in {image}, but it is the CUDA {cuda} build, with gigabytes of "
+            "nvidia libraries a CPU server never loads. Hint: install torch from "
+            "https://download.pytorch.org/whl/cpu (pip install --extra-index-url ...)."
+        )
+    return f"OK: torch in {image} is a CPU-only build."
+
+
 def runs_as_non_root(image: str) -> str:
     user = _image(image).attrs["Config"].get("User") or ""
     # USER may be "name", "uid", "name:group" or "uid:gid"; only the user part matters.

@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 
-from workshop import checks, config, engine
+from workshop import checks, config, engine, measure
 from workshop.build import BuildFailed, BuildOutOfSpace, BuildResult, build
 from workshop.checks import CheckFailed
 from workshop.exercises import SOLUTIONS_DIR, exercise
-from workshop.layers import analyze, layer_table
+from workshop.layers import analyze, layer_bytes, layer_table
 from workshop.run import RunFailed, run_batch
 
 NAIVE = f"{config.IMAGE_REPO}:naive"
@@ -35,9 +32,6 @@ NAIVE = f"{config.IMAGE_REPO}:naive"
 _NO_COMPILER = re.compile(r"command '[^']*gcc' failed|gcc: (?:command )?not found|No such file or directory: '[^']*gcc'")
 #: gcc as Debian installs it: usr/bin/gcc, usr/bin/gcc-12, usr/bin/x86_64-linux-gnu-gcc-12...
 _GCC = re.compile(r"usr/bin/(?:[\w-]+-)?gcc(?:-\d+)?")
-#: What the copied build context leaves out (as .dockerignore does): caches and local builds.
-_CONTEXT_IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".ipynb_checkpoints", "build", "*.egg-info",
-                                         "*.so", "results")
 
 
 def _tag(exercise_id: str, path: Path) -> str:
@@ -59,31 +53,6 @@ def _build(path: Path, tag: str) -> BuildResult:
             ) from None
         last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
         raise CheckFailed(f"{path.name} does not build: step {failure.step} failed with: {last[0]}") from None
-
-
-def _rebuilt(result: BuildResult) -> list[str]:
-    """The steps a build ran instead of taking them from the cache (FROM lines are never cached)."""
-    return [step for step in result.steps if step not in result.cached_steps and not _is_from(step)]
-
-
-def _is_from(step: str) -> bool:
-    return re.match(r"\[[^\]]*\] FROM ", step) is not None
-
-
-def rebuild_after_app_edit(dockerfile: Path, tag: str) -> tuple[BuildResult, BuildResult]:
-    """Build `dockerfile` from a copy of the repository, change one line of app/server.py, build again.
-
-    Returns both builds. The repository itself is never touched; the edit is unique, so the
-    second build cannot find the edited file in the cache of an earlier run.
-    """
-    with tempfile.TemporaryDirectory(prefix="workshop-context-") as tmp:
-        context = Path(tmp) / "repo"
-        shutil.copytree(config.REPO_ROOT, context, ignore=_CONTEXT_IGNORE, symlinks=True)
-        before = build(dockerfile, tag, context=context, quiet=True)
-        with (context / "app" / "server.py").open("a", encoding="utf-8") as server:
-            server.write(f"# edited {uuid.uuid4().hex}\n")
-        after = build(dockerfile, tag, context=context, quiet=True)
-    return before, after
 
 
 # --- lesson 01 ----------------------------------------------------------------------------------
@@ -197,8 +166,8 @@ def cache_order(path: Path) -> None:
     _expect(checks.can_import, tag, "transformers",
             sentence="The final image cannot import transformers: install app/runtime-requirements.txt in the "
                      "builder, into the venv the runtime stage copies.")
-    _, after = rebuild_after_app_edit(path, tag)
-    rerun = [step for step in _rebuilt(after) if "pip install" in step]
+    change = measure.rebuild_after_edit(path, edit="app/server.py", tag=tag, build_first=False, give_back=False)
+    rerun = [step for step in change.steps_run if "pip install" in step]
     if rerun:
         raise CheckFailed(f"Changing one line of app/server.py re-ran `{rerun[0]}`: copy only the files pip "
                           "install reads before it, and the rest of app/ after it.")
@@ -215,11 +184,9 @@ def cpu_torch(path: Path) -> None:
     _expect(checks.can_import, tag, "torch",
             sentence=f"The image built from {path.name} has no torch: RUN pip install -r "
                      "app/runtime-requirements.txt in the builder, into the venv the runtime stage copies.")
-    cuda = run_batch(tag, ["python", "-c", "import torch; print(torch.version.cuda)"]).strip()
-    if cuda != "None":
-        raise CheckFailed(f"torch in {tag} is the CUDA build (CUDA {cuda}): declare ARG "
-                          "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu in the builder and pass "
-                          '--extra-index-url "$TORCH_INDEX_URL" to pip install.')
+    _expect(checks.torch_cpu_only, tag,
+            sentence=f"torch in {tag} is the CUDA build: declare ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu "
+                     'in the builder and pass --extra-index-url "$TORCH_INDEX_URL" to pip install.')
     _expect_batch_result(tag, path)
 
 
@@ -244,7 +211,7 @@ def distroless_runtime(path: Path) -> None:
             sentence=f"python3 in the image built from {path.name} cannot import onnxruntime: copy the venv's "
                      "site-packages from the pruned-venv stage and set ENV PYTHONPATH to that folder.")
     _expect_batch_result(tag, path, entrypoint='ENTRYPOINT ["python3", "main.py"] with WORKDIR /srv/app')
-    model = sum(row.size_bytes for row in layer_table(tag).itertuples() if "/opt/model" in row.instruction)
+    model = layer_bytes(tag, "/opt/model")
     rest = engine.get_image(tag).attrs["Size"] - model
     if rest > RUNTIME_BUDGET:
         raise CheckFailed(f"Everything but the model takes {engine.human(rest)} in {tag}, over the lesson's "

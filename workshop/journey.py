@@ -276,9 +276,10 @@ def labels_through(tag: str, texts: list[str], *, command: list[str] | None = No
     """The labels a fresh container of `tag` gives `texts` through its API (removed afterwards)."""
     with run.serve(tag, command=command, **serve_kwargs) as server:
         labels, errors = classify_all(server.url + "/classify", texts)
-    if errors:
-        raise run.RunFailed(f"{tag} failed {errors} of its /classify requests. Its last lines:\n"
-                            f"{run._tail(server.logs())}", exit_code=None, tail=server.logs())
+        if errors:  # read its logs while the container is still there
+            tail = run.last_lines(server.logs())
+            raise run.RunFailed(f"{tag} failed {errors} of its /classify requests. Its last lines:\n{tail}",
+                                exit_code=None, tail=tail)
     return labels
 
 
@@ -532,68 +533,11 @@ def cold_build(tag: str, dockerfile: str, entries: list[dict] | None = None) -> 
     return cold[-1] if cold else None
 
 
-def _ignore_patterns(root: Path) -> list[tuple[bool, re.Pattern]]:
-    """.dockerignore as (exception?, regex) pairs, in file order (the last match wins, as in Docker)."""
-    path = root / ".dockerignore"
-    patterns = []
-    for line in (path.read_text().splitlines() if path.is_file() else []):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        negate = line.startswith("!")
-        pattern = line.lstrip("!").strip().strip("/")
-        regex = ""
-        for part in re.split(r"(\*\*/?|\*|\?)", pattern):
-            regex += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
-        patterns.append((negate, re.compile(regex + "$")))
-    return patterns
-
-
-def copy_context(destination: Path, root: Path = config.REPO_ROOT) -> Path:
-    """Copy the build context at `root` to `destination`, leaving out what .dockerignore excludes."""
-    patterns = _ignore_patterns(root)
-
-    def excluded(relative: str) -> bool:
-        verdict = False
-        for negate, regex in patterns:
-            if regex.match(relative):
-                verdict = not negate
-        return verdict
-
-    def ignore(folder: str, names: list[str]) -> list[str]:
-        base = Path(folder).relative_to(root).as_posix()
-        return [n for n in names if excluded(n if base == "." else f"{base}/{n}")]
-
-    shutil.copytree(root, destination, ignore=ignore, symlinks=True, dirs_exist_ok=True)
-    return destination
-
-
-def rebuild_after_change(name: str, *, quiet: bool = True) -> dict[str, Any]:
-    """Seconds to rebuild dockerfiles/<name>.Dockerfile after one comment line added to app/predictor.py.
-
-    Built from a copy of the context under a temporary tag (removed afterwards): first as it is
-    (from the cache), then changed. Build cache records of steps that had to run again (a
-    reinstall in the naive and slim images) are dropped, so the measurement leaves no gigabytes.
-    """
-    from workshop.build import build
-
-    tag = f"{config.IMAGE_REPO}:journey-edit-{uuid.uuid4().hex[:8]}"
-    cache_before = measure.build_cache_ids()
-    with tempfile.TemporaryDirectory() as tmp:
-        context = copy_context(Path(tmp) / "context")
-        try:
-            before = build(name, tag, context=context, quiet=quiet)
-            with open(context / "app" / "predictor.py", "a") as source:
-                source.write(f"# a one-line change ({uuid.uuid4().hex})\n")  # unique: never in the cache
-            after = build(name, tag, context=context, quiet=quiet)
-        finally:
-            try:
-                engine.client().images.remove(tag)
-            except Exception:  # noqa: BLE001  (not built, or already gone)
-                pass
-    ran = [s for s in after.steps if s not in after.cached_steps and " FROM " not in s]
-    measure.drop_build_cache(cache_before, before, after)
-    return {"seconds": after.seconds, "steps_run": ran, "steps": len(after.steps)}
+def rebuild_after_change(name: str) -> dict[str, Any]:
+    """Seconds to rebuild dockerfiles/<name>.Dockerfile after one comment line added to
+    app/predictor.py (measure.rebuild_after_edit: from a copy, cache given back afterwards)."""
+    change = measure.rebuild_after_edit(name)
+    return {"seconds": change.seconds, "steps_run": change.steps_run, "steps": len(change.after.steps)}
 
 
 def timed_cold_build(name: str, *, quiet: bool = True) -> float:
@@ -859,9 +803,9 @@ def readme_table(report: dict[str, Any]) -> str:
         f"{p['sentences']} SST-2 dev sentences.",
         "",
         "| image | size | compressed | layers | wasted (ours / dive) | model in image | cold build "
-        "| rebuild after a one-line change | start to first answer | p50 / p95 | req/s (4 clients) "
+        "| rebuild after a one-line change | start to first answer | p50 / p95 | req/s (4 clients) | errors "
         "| peak memory | SST-2 accuracy |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def size(v: Any) -> str:
@@ -881,9 +825,12 @@ def readme_table(report: dict[str, Any]) -> str:
             f"{size(r['model_bytes']) if r['model_bytes'] else '-'} | {secs(r.get('cold_build_s'))} | "
             f"{secs(r.get('rebuild_s'))} | {secs(r['start_median_s'])} | "
             f"{r['latency_p50_ms']:.0f} / {r['latency_p95_ms']:.0f} ms | {r['throughput_rps']:.1f} | "
-            f"{size(r.get('memory_peak_bytes'))} | {r['accuracy']:.1%} |")
+            f"{r['errors']} | {size(r.get('memory_peak_bytes'))} | {r['accuracy']:.1%} |")
     if skipped:
         lines += ["", f"Not built when measured: {', '.join(skipped)}."]
+    if report.get("cold_builds_timed"):
+        lines += ["", f"Cold builds timed on {report['cold_builds_timed'][:10]} by `python -m workshop.journey "
+                      "--cold-builds`: each image built with `--no-cache`, pip's cache mounts emptied first."]
     return "\n".join(lines)
 
 

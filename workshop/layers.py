@@ -91,6 +91,12 @@ def image_summary(image: str | Image) -> pd.Series:
     }, name=_name(image))
 
 
+def layer_bytes(image: str | Image, path: str) -> int:
+    """Bytes of the layers of `image` whose instruction names `path` ("/opt/model": the model's COPY)."""
+    table = layer_table(image)
+    return int(table.loc[table["instruction"].str.contains(path, regex=False), "size_bytes"].sum())
+
+
 def looks_empty(instruction: str, size_bytes: int) -> bool:
     """Whether a history entry made no layer, judged from its instruction and size alone."""
     return size_bytes == 0 and instruction.split(" ", 1)[0].upper() in METADATA_INSTRUCTIONS

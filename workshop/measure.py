@@ -1,5 +1,6 @@
 """Measurements the later lessons repeat: what a venv holds, how fast a server answers,
-container-structure-test's verdict on an image, and what a build sent and left in the cache."""
+container-structure-test's verdict on an image, what a build sent and left in the cache, and
+what a rebuild after a one-line change runs again."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import re
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from workshop import config
-from workshop.build import BuildResult
+from workshop.build import BuildResult, build, dockerfile_path
 from workshop.engine import client
 from workshop.run import RunFailed, run_batch, serve
 
@@ -142,12 +147,18 @@ def drop_build_cache(before: set[str], *results: BuildResult) -> int:
     # The log names a step with its build args filled in, the cache with "$NAME" as written.
     commands = [_normalize(m[1]) for result in results for step in result.steps
                 if step not in result.cached_steps and (m := re.match(r"\[[^\]]*\] RUN (?:--\S+\s+)*(.*)$", step))]
-    mine = [record["ID"] for record in client().df().get("BuildCache") or []
-            if record["ID"] not in before and not record["InUse"] and record["Type"] == "regular"
+    records = [r for r in client().df().get("BuildCache") or [] if r["ID"] not in before and not r["InUse"]]
+    mine = [record["ID"] for record in records if record["Type"] == "regular"
             and (m := re.match(r"mount / from exec /bin/sh -c (.*)$", record.get("Description") or "", re.DOTALL))
             and any(_as_pattern(m[1]).fullmatch(command) for command in commands)]
+    # BuildKit keeps a record while a later step's record (a COPY on top of the install) names it
+    # as its parent: those new children go first.
+    children = [r for r in records if r.get("Parent") in mine and r["ID"] not in mine]
+    while children:
+        mine += [r["ID"] for r in children]
+        children = [r for r in records if r.get("Parent") in mine and r["ID"] not in mine]
     reclaimed = 0
-    for record_id in mine:
+    for record_id in reversed(mine):
         reclaimed += client().api.prune_builds(filters={"id": record_id}).get("SpaceReclaimed") or 0
     return reclaimed
 
@@ -170,3 +181,138 @@ def _as_pattern(command: str) -> re.Pattern[str]:
     """A RUN command as the build cache records it, with each $NAME or ${NAME} matching any value."""
     parts = re.split(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", _normalize(command))
     return re.compile(".*".join(map(re.escape, parts)))
+
+
+# --- rebuilds after a one-line change -----------------------------------------------------------
+
+def steps_run(result: BuildResult) -> list[str]:
+    """The steps a build ran itself instead of taking them from the cache (FROM is never "cached")."""
+    return [step for step in result.steps if step not in result.cached_steps and " FROM " not in step]
+
+
+@dataclass
+class Rebuild:
+    """Two builds of one Dockerfile from a copy of the repository: as it is, then after one edit."""
+
+    before: BuildResult | None  # None when asked not to build the unchanged copy first
+    after: BuildResult
+    edited: str  # the file that got one more line, relative to the context
+    cache_given_back: int  # bytes of build cache dropped afterwards
+
+    @property
+    def seconds(self) -> float:
+        return self.after.seconds
+
+    @property
+    def steps_run(self) -> list[str]:
+        return steps_run(self.after)
+
+
+def rebuild_after_edit(dockerfile: str | Path, *, edit: str = "app/predictor.py", target: str | None = None,
+                       rewrite: Callable[[str], str] | None = None, build_first: bool = True,
+                       give_back: bool = True, tag: str | None = None, root: Path = config.REPO_ROOT) -> Rebuild:
+    """Build `dockerfile` from a copy of the repository (`root`), add one comment line to `edit`, build again.
+
+    The repository itself is never touched, and the added line is unique, so the second build
+    cannot find the edited file in the cache of an earlier run. `rewrite` changes the Dockerfile's
+    text first (the copy builds the rewritten file); `build_first=False` skips the unchanged
+    build (when the caller knows it comes from the cache, or does not care). The image is built
+    under a temporary tag (edited-<Dockerfile name>) unless `tag` is given, and that one is removed; with
+    `give_back`, build cache records that RUN steps filled (a reinstall: gigabytes no later build
+    reuses) are dropped again.
+    """
+    path = dockerfile_path(dockerfile)
+    temporary = tag is None
+    tag = tag or f"{config.IMAGE_REPO}:edited-{path.stem.lower()}"
+    cache_before = build_cache_ids() if give_back else set()
+    before = after = None
+    with tempfile.TemporaryDirectory(prefix="workshop-rebuild-") as tmp:
+        context = copy_context(Path(tmp) / "context", root)
+        if rewrite:
+            path = _rewritten(path, rewrite, Path(tmp))
+        try:
+            if build_first:
+                before = build(path, tag, context=context, target=target, quiet=True)
+            with (context / edit).open("a", encoding="utf-8") as edited:
+                edited.write(f"# a one-line change ({uuid.uuid4().hex})\n")
+            after = build(path, tag, context=context, target=target, quiet=True)
+        finally:
+            if temporary:
+                try:
+                    client().images.remove(tag)
+                except Exception:  # noqa: BLE001  (not built, or already gone)
+                    pass
+    given_back = drop_build_cache(cache_before, *(r for r in (before, after) if r)) if give_back else 0
+    return Rebuild(before, after, edit, given_back)
+
+
+def _rewritten(path: Path, rewrite: Callable[[str], str], folder: Path) -> Path:
+    copy = folder / path.name
+    copy.write_text(rewrite(path.read_text()))
+    return copy
+
+
+def copy_context(destination: Path, root: Path = config.REPO_ROOT) -> Path:
+    """Copy the build context at `root` to `destination`, leaving out what .dockerignore excludes
+    (so a build from the copy finds the same files in the cache as one from `root`)."""
+    patterns = _ignore_patterns(root)
+
+    def excluded(relative: str) -> bool:
+        verdict = False
+        for negate, regex in patterns:
+            if regex.match(relative):
+                verdict = not negate
+        return verdict
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        base = Path(folder).relative_to(root).as_posix()
+        return [n for n in names if excluded(n if base == "." else f"{base}/{n}")]
+
+    shutil.copytree(root, destination, ignore=ignore, symlinks=True, dirs_exist_ok=True)
+    return destination
+
+
+def _ignore_patterns(root: Path) -> list[tuple[bool, re.Pattern]]:
+    """.dockerignore as (exception?, regex) pairs, in file order (the last match wins, as in Docker)."""
+    path = root / ".dockerignore"
+    patterns = []
+    for line in (path.read_text().splitlines() if path.is_file() else []):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line.lstrip("!").strip().strip("/")
+        regex = ""
+        for part in re.split(r"(\*\*/?|\*|\?|\[[^\]]*\])", pattern):
+            if part.startswith("[") and part.endswith("]"):  # a character class, as in Go's filepath.Match
+                regex += "[" + ("^" + part[2:-1] if part[1:2] in "!^" else part[1:-1]) + "]"
+            else:
+                regex += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
+        patterns.append((negate, re.compile(regex + "$")))
+    return patterns
+
+
+# --- pip's downloads, and BuildKit's cache mount for them -------------------------------------
+
+#: pip's lines in a build log: "Downloading torch-2.13.0+cpu-cp311-...whl (180.1 MB)" and
+#: "Using cached transformers-....whl (10.0 MB)" (metadata files are named *.metadata).
+_PIP_FILE = re.compile(r"\b(Downloading|Using cached) (\S+?)(?: \((\d+(?:\.\d+)?) ([kMG]?B)\))?$", re.MULTILINE)
+_PIP_UNITS = {"B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9}
+
+
+def pip_files(result: BuildResult | str) -> pd.DataFrame:
+    """The package files pip fetched in a build: one row per file, `downloaded` (True: over the
+    network; False: from pip's cache) and `bytes` as pip printed it (rounded)."""
+    text = result if isinstance(result, str) else result.log
+    rows = [{"file": name.rsplit("/", 1)[-1], "downloaded": how == "Downloading",
+             "bytes": round(float(number) * _PIP_UNITS[unit]) if number else 0}
+            for how, name, number, unit in _PIP_FILE.findall(text) if not name.endswith(".metadata")]
+    return pd.DataFrame(rows, columns=["file", "downloaded", "bytes"])
+
+
+_CACHE_MOUNT = re.compile(r"--mount=type=cache,\S+\s+(?:\\\n\s*)?")
+
+
+def without_cache_mounts(dockerfile_text: str) -> str:
+    """The Dockerfile with every `--mount=type=cache,...` option of its RUN lines removed."""
+    return _CACHE_MOUNT.sub("", dockerfile_text)

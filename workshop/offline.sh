@@ -114,7 +114,10 @@ RUN apt-get update \
  && ln -s /usr/bin/pip3 /usr/local/bin/pip
 # Under another name, because ca-certificates regenerates the standard bundle.
 COPY proxy-ca.crt /usr/local/share/workshop/proxy-ca.crt
+# pip caches downloads only from https or a trusted host: trusting loopback lets the local torch
+# index (plain http) fill pip's cache, as https://download.pytorch.org does.
 ENV PIP_CERT=/usr/local/share/workshop/proxy-ca.crt \
+    PIP_TRUSTED_HOST=127.0.0.1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     LANG=C.UTF-8
 LABEL workshop.recipe=$RECIPE workshop.stand-in="Debian python3 on debian:bookworm-slim"
@@ -142,8 +145,9 @@ BUILDPACK_DEPS="autoconf automake bzip2 curl default-libmysqlclient-dev dpkg-dev
 TORCH_VERSION=2.13.0
 WHEELHOUSE=${WORKSHOP_WHEELHOUSE:-/var/tmp/workshop-wheelhouse}
 INDEX_PORT=${WORKSHOP_INDEX_PORT:-8765}
-index_answers() {
-    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$INDEX_PORT/simple/torch/', timeout=2)" \
+index_answers() {  # with caching headers (the server of an older version of this script sent none)
+    python3 -c "import sys, urllib.request
+sys.exit(not urllib.request.urlopen('http://127.0.0.1:$INDEX_PORT/simple/torch/index.html', timeout=2).headers['ETag'])" \
         2>/dev/null
 }
 torch_index() {
@@ -160,9 +164,27 @@ torch_index() {
         "${wheel//+/%2B}" "$(sha256sum "$dir/$wheel" | cut -d' ' -f1)" "$wheel" >"$dir/index.html"
     printf '<!DOCTYPE html>\n<a href="torch/">torch</a>\n' >"$WHEELHOUSE/simple/index.html"
     if ! index_answers; then
+        pkill -f "http.server $INDEX_PORT" || true  # an older server without ETags holds the port
         log "serving $WHEELHOUSE on http://127.0.0.1:$INDEX_PORT/simple"
-        nohup python3 -m http.server "$INDEX_PORT" --bind 127.0.0.1 --directory "$WHEELHOUSE" \
-            >/var/tmp/workshop-index.log 2>&1 &
+        # http.server plus the caching headers a real package host sends (files.pythonhosted.org:
+        # a year's max-age): pip keeps a download in its cache only when the response allows it,
+        # so without them the torch wheel would come again at every install, cache mount or not.
+        nohup python3 - "$INDEX_PORT" "$WHEELHOUSE" >/var/tmp/workshop-index.log 2>&1 <<'PY' &
+import functools, http.server, os, sys
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self):
+        path = self.translate_path(self.path)
+        if os.path.isfile(path):
+            info = os.stat(path)
+            self.send_header("ETag", f'"{info.st_mtime_ns:x}-{info.st_size:x}"')
+            if path.endswith(".whl"):  # a released file never changes
+                self.send_header("Cache-Control", "max-age=31536000, immutable")
+        super().end_headers()
+
+handler = functools.partial(Handler, directory=sys.argv[2])
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), handler).serve_forever()
+PY
         for _ in $(seq 20); do
             index_answers && break
             sleep 0.5

@@ -80,7 +80,7 @@ def run_batch(image: str, command: str | list[str] | None = None, *, env: dict[s
     if done.exit_code != 0:
         why = "was killed: out of memory (give Docker more memory)" if done.oom_killed else \
             f"exited with code {done.exit_code}"
-        tail = _tail(done.stdout + done.stderr)
+        tail = last_lines(done.stdout + done.stderr)
         raise RunFailed(f"{image} {why}. Its last lines:\n{tail}", exit_code=done.exit_code, tail=tail)
     if done.stderr:
         log.debug("%s wrote on stderr:\n%s", image, done.stderr)
@@ -99,7 +99,7 @@ def run_container(image: str, command: str | list[str] | None = None, *, timeout
         try:
             status = container.wait(timeout=timeout)
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            tail = _tail(_logs(container))
+            tail = last_lines(_logs(container))
             raise RunFailed(f"{image} did not finish within {timeout:g} s. Its last lines:\n{tail}",
                             exit_code=None, tail=tail) from None
         container.reload()
@@ -212,7 +212,7 @@ def _wait_until_healthy(image: str, server: Server, timeout: float) -> None:
     while time.monotonic() < deadline:
         server.container.reload()
         if server.container.status in ("exited", "dead"):
-            tail = _tail(server.logs())
+            tail = last_lines(server.logs())
             code = server.container.attrs["State"]["ExitCode"]
             raise RunFailed(f"{image} stopped (exit code {code}) before answering GET /health. "
                             f"Its last lines:\n{tail}", exit_code=code, tail=tail)
@@ -222,7 +222,7 @@ def _wait_until_healthy(image: str, server: Server, timeout: float) -> None:
         except requests.exceptions.RequestException:
             pass  # not listening yet (the model may still be loading)
         time.sleep(0.5)
-    tail = _tail(server.logs())
+    tail = last_lines(server.logs())
     raise RunFailed(f"{image} did not answer GET /health with 200 within {timeout:g} s. "
                     f"Its last lines:\n{tail}", exit_code=None, tail=tail)
 
@@ -231,7 +231,8 @@ def _logs(container: Container) -> str:
     return container.logs().decode(errors="replace")
 
 
-def _tail(text: str) -> str:
+def last_lines(text: str) -> str:
+    """The last TAIL_LINES lines of a log: what an error message quotes."""
     return "\n".join(text.rstrip().splitlines()[-TAIL_LINES:])
 
 
