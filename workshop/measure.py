@@ -297,7 +297,6 @@ def _ignore_patterns(root: Path) -> list[tuple[bool, re.Pattern]]:
 #: pip's lines in a build log: "Downloading torch-2.13.0+cpu-cp311-...whl (180.1 MB)" and
 #: "Using cached transformers-....whl (10.0 MB)" (metadata files are named *.metadata).
 _PIP_FILE = re.compile(r"\b(Downloading|Using cached) (\S+?)(?: \((\d+(?:\.\d+)?) ([kMG]?B)\))?$", re.MULTILINE)
-_PIP_UNITS = {"B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9}
 
 
 def pip_files(result: BuildResult | str) -> pd.DataFrame:
@@ -305,7 +304,7 @@ def pip_files(result: BuildResult | str) -> pd.DataFrame:
     network; False: from pip's cache) and `bytes` as pip printed it (rounded)."""
     text = result if isinstance(result, str) else result.log
     rows = [{"file": name.rsplit("/", 1)[-1], "downloaded": how == "Downloading",
-             "bytes": round(float(number) * _PIP_UNITS[unit]) if number else 0}
+             "bytes": round(float(number) * _UNITS[unit]) if number else 0}
             for how, name, number, unit in _PIP_FILE.findall(text) if not name.endswith(".metadata")]
     return pd.DataFrame(rows, columns=["file", "downloaded", "bytes"])
 
