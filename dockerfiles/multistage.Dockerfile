@@ -7,8 +7,8 @@
 FROM python:3.11 AS builder
 
 # A virtual environment keeps every installed package under one folder we can copy whole.
-# Its bin/python is a symlink to the base image's interpreter (/usr/bin/python3 in our offline
-# stand-ins, /usr/local/bin/python3 in the official images), so builder and runtime must have
+# Its bin/python is a symlink to the base image's interpreter (/usr/local/bin/python3 in the
+# official images, /usr/bin/python3 where Python is Debian's), so builder and runtime must have
 # the same Python version at the same path: keep both FROM lines on the same Python tag.
 RUN python -m venv /opt/venv
 # First on PATH, so python and pip below are the venv's.
@@ -20,8 +20,16 @@ WORKDIR /srv
 # Only what the install reads, before the app source: editing the app keeps the install cached.
 COPY app/runtime-requirements.txt app/
 COPY app/wordcount/ app/wordcount/
+# torch from PyTorch's CPU-only wheel index: PyPI's torch for Linux x86_64 is the CUDA build,
+# gigabytes of nvidia-* libraries a CPU never loads. That index calls its build 2.13.0+cpu, which
+# sorts above PyPI's 2.13.0, so the pin torch==2.13.0 takes it (arm64 gets the same CPU build).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# A classroom's package cache, if your instructor runs one: plain http on the room's network,
+# so pip must be told to trust its host. Unset, pip asks PyPI.
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
 # What the app imports, and nothing else (no jupyter, pytest, black...).
-RUN pip install --no-cache-dir -r app/runtime-requirements.txt
+RUN pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
 
 # Runtime: slim, no compiler. It copies the builder's venv and never runs pip itself.
 FROM python:3.11-slim

@@ -4,7 +4,7 @@
 #   docker build -f dockerfiles/production.Dockerfile -t bert-classifier:production .
 #   docker run --rm bert-classifier:production                 # the batch run on the sample text
 #   docker run --rm -p 8080:8080 --read-only --tmpfs /tmp bert-classifier:production gunicorn  # API
-# Offline (our CI): --build-arg TORCH_INDEX_URL=... MODEL_SOURCE=... as for baked.Dockerfile.
+# In a room without internet: the same build args as for baked.Dockerfile.
 # Checked by container-structure-test: dockerfiles/production.cst.yaml.
 # Hadolint-clean: no rule broken on purpose.
 
@@ -16,8 +16,8 @@ ARG MODEL_SOURCE=model-from-hub
 FROM python:3.11 AS builder
 
 # A virtual environment keeps every installed package under one folder we can copy whole.
-# Its bin/python is a symlink to the base image's interpreter (/usr/bin/python3 in our offline
-# stand-ins, /usr/local/bin/python3 in the official images), so builder and runtime must have
+# Its bin/python is a symlink to the base image's interpreter (/usr/local/bin/python3 in the
+# official images, /usr/bin/python3 where Python is Debian's), so builder and runtime must have
 # the same Python version at the same path: keep both FROM lines on the same Python tag.
 RUN python -m venv /opt/venv
 # First on PATH, so python and pip below are the venv's.
@@ -29,14 +29,12 @@ WORKDIR /srv
 # Only what the install reads, before the app source: editing the app keeps the install cached.
 COPY app/runtime-requirements.txt app/
 COPY app/wordcount/ app/wordcount/
-# Where torch comes from. That index names its build 2.13.0+cpu, and pip takes the highest
-# version on all indexes: 2.13.0+cpu sorts above PyPI's 2.13.0, so the pin torch==2.13.0 gets the
-# CPU build. On arm64 (Apple Silicon, Graviton) PyPI's torch is CPU-only already.
-# Declared just before its one use: a changed index invalidates only the install.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-# What the app imports, and nothing else (no jupyter, pytest, black...). A BuildKit cache mount
-# keeps pip's downloads between builds without writing them into the layer (so no
-# --no-cache-dir): after a change to the requirements, pip downloads only what is new.
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
+# What the app imports, and nothing else. A BuildKit cache mount keeps pip's downloads between
+# builds without writing them into the layer (so no --no-cache-dir): after a change to the
+# requirements, pip downloads only what is new.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
 # The venv that ships needs no installer (the base image keeps its own pip for now). A separate

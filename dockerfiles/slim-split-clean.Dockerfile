@@ -26,8 +26,16 @@ COPY . .
 # hadolint ignore=DL3008,DL3009
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev python3-dev
 
+# torch from PyTorch's CPU-only wheel index: PyPI's torch for Linux x86_64 is the CUDA build,
+# gigabytes of nvidia-* libraries a CPU never loads. That index calls its build 2.13.0+cpu, which
+# sorts above PyPI's 2.13.0, so the pin torch==2.13.0 takes it (arm64 gets the same CPU build).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# A classroom's package cache, if your instructor runs one: plain http on the room's network,
+# so pip must be told to trust its host. Unset, pip asks PyPI.
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
 # Layer 2: the packages, wordcount compiled with the gcc of layer 1.
-RUN pip install --no-cache-dir -r app/requirements.txt
+RUN pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/requirements.txt
 
 # Layer 3: deletes gcc and the lists from the final filesystem, not from layer 1.
 RUN apt-get purge -y --auto-remove gcc libc6-dev python3-dev && rm -rf /var/lib/apt/lists/*

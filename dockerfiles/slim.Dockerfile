@@ -19,10 +19,18 @@ RUN apt-get update && apt-get install -y curl
 # any file in the repo invalidates the cache and reinstalls every package.
 COPY . .
 
+# torch from PyTorch's CPU-only wheel index: PyPI's torch for Linux x86_64 is the CUDA build,
+# gigabytes of nvidia-* libraries a CPU never loads. That index calls its build 2.13.0+cpu, which
+# sorts above PyPI's 2.13.0, so the pin torch==2.13.0 takes it (arm64 gets the same CPU build).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# A classroom's package cache, if your instructor runs one: plain http on the room's network,
+# so pip must be told to trust its host. Unset, pip asks PyPI.
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
 # Slim has no compiler (see slim-no-compiler.Dockerfile), so install one, build, and remove it
 # in ONE instruction: files removed by a later RUN still weigh in the layer that added them.
-# gcc and libc6-dev compile wordcount; python3-dev brings Python.h for the Debian python3 of
-# our offline stand-in images (the official image ships its headers; there it is just unused).
+# gcc and libc6-dev compile wordcount; python3-dev brings Python.h where the base image's Python
+# is Debian's (the official image ships its own headers; there it is just unused).
 # hadolint ignore=DL3008
 RUN set -eux; \
     apt-get update; \
@@ -31,7 +39,7 @@ RUN set -eux; \
         libc6-dev \
         python3-dev \
     ; \
-    pip install --no-cache-dir -r app/requirements.txt; \
+    pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/requirements.txt; \
     apt-get purge -y --auto-remove \
         gcc \
         libc6-dev \

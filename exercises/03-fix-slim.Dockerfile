@@ -20,6 +20,11 @@ RUN apt-get update && apt-get install -y curl
 
 COPY . .
 
-# YOUR CODE HERE: one RUN that apt-get installs gcc libc6-dev python3-dev, pip installs -r app/requirements.txt, then purges the three and removes /var/lib/apt/lists/*
+# torch's CPU build, and a classroom package cache if there is one (as in slim.Dockerfile).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
+
+# YOUR CODE HERE: one RUN that apt-get installs gcc libc6-dev python3-dev, pip installs app/requirements.txt (with the CPU torch index), then purges the three and removes /var/lib/apt/lists/*
 
 CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]

@@ -17,7 +17,11 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /srv
 
-# YOUR CODE HERE: COPY app/runtime-requirements.txt and app/wordcount/ into app/, then RUN pip install --no-cache-dir -r app/runtime-requirements.txt
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
+
+# YOUR CODE HERE: COPY app/runtime-requirements.txt and app/wordcount/ into app/, then RUN pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
 
 FROM python:3.11-slim
 

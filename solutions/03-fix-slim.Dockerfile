@@ -20,7 +20,12 @@ RUN apt-get update && apt-get install -y curl
 
 COPY . .
 
-# BEGIN SOLUTION: one RUN that apt-get installs gcc libc6-dev python3-dev, pip installs -r app/requirements.txt, then purges the three and removes /var/lib/apt/lists/*
+# torch's CPU build, and a classroom package cache if there is one (as in slim.Dockerfile).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
+
+# BEGIN SOLUTION: one RUN that apt-get installs gcc libc6-dev python3-dev, pip installs app/requirements.txt (with the CPU torch index), then purges the three and removes /var/lib/apt/lists/*
 # hadolint ignore=DL3008
 RUN set -eux; \
     apt-get update; \
@@ -29,7 +34,7 @@ RUN set -eux; \
         libc6-dev \
         python3-dev \
     ; \
-    pip install --no-cache-dir -r app/requirements.txt; \
+    pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/requirements.txt; \
     apt-get purge -y --auto-remove \
         gcc \
         libc6-dev \

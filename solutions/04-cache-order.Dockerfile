@@ -17,10 +17,14 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /srv
 
-# BEGIN SOLUTION: COPY app/runtime-requirements.txt and app/wordcount/ into app/, then RUN pip install --no-cache-dir -r app/runtime-requirements.txt
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
+
+# BEGIN SOLUTION: COPY app/runtime-requirements.txt and app/wordcount/ into app/, then RUN pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
 COPY app/runtime-requirements.txt app/
 COPY app/wordcount/ app/wordcount/
-RUN pip install --no-cache-dir -r app/runtime-requirements.txt
+RUN pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
 # END SOLUTION
 
 FROM python:3.11-slim

@@ -18,7 +18,10 @@ WORKDIR /srv
 
 COPY app/runtime-requirements.txt app/
 COPY app/wordcount/ app/wordcount/
-RUN pip install --no-cache-dir -r app/runtime-requirements.txt
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
+RUN pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
 
 # BEGIN SOLUTION: FROM python:3.11-slim, COPY --from=builder /opt/venv /opt/venv, ENV PATH=/opt/venv/bin:$PATH, WORKDIR /srv, COPY app/ app/ and the CMD that classifies app/sample_data/sample_text.txt
 FROM python:3.11-slim

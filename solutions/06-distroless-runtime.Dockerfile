@@ -20,6 +20,8 @@ ENV PATH=/opt/export/bin:$PATH
 WORKDIR /srv
 COPY app/export-requirements.txt app/
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --extra-index-url "$TORCH_INDEX_URL" -r app/export-requirements.txt
 
@@ -44,6 +46,8 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /srv
 COPY app/onnx-requirements.txt app/
 COPY app/wordcount/ app/wordcount/
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install -r app/onnx-requirements.txt
 

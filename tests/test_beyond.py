@@ -1,4 +1,4 @@
-"""Lesson 05's images: CPU-only torch, the model baked in, the production image, on the real engine.
+"""Lesson 05's images: pip's cache mount, the model baked in, the production image, on the real engine.
 
 Offline (CI), the builds take torch from the local index and the model from the model image
 that workshop/offline.sh prepares; build() passes them as build args.
@@ -17,21 +17,21 @@ from workshop.run import run_batch, run_container, serve
 
 pytestmark = pytest.mark.docker
 
-CPU, BAKED, PROD = (f"{config.IMAGE_REPO}:{name}" for name in ("cpu", "baked", "production"))
+CACHE, BAKED, PROD = (f"{config.IMAGE_REPO}:{name}" for name in ("cache", "baked", "production"))
 CST = config.REPO_ROOT / "dockerfiles" / "production.cst.yaml"
 
 
 @pytest.fixture(scope="module")
 def images() -> dict[str, str]:
     """The three images, built once for the module (from the cache after lesson 05 or setup)."""
-    for name, tag in (("cpu", CPU), ("baked", BAKED), ("production", PROD)):
+    for name, tag in (("cache", CACHE), ("baked", BAKED), ("production", PROD)):
         build(name, tag, quiet=True)
-    return {"cpu": CPU, "baked": BAKED, "production": PROD}
+    return {"cache": CACHE, "baked": BAKED, "production": PROD}
 
 
 def test_build_args_for_passes_only_the_offline_args_a_dockerfile_declares(tmp_path, monkeypatch):
     """A stand-in reaches a Dockerfile only through an ARG it declares; explicit args win."""
-    monkeypatch.setattr(config, "OFFLINE_BUILD_ARGS", {"TORCH_INDEX_URL": "http://127.0.0.1:1/simple",
+    monkeypatch.setattr(config, "BUILD_ARGS", {"TORCH_INDEX_URL": "http://127.0.0.1:1/simple",
                                                        "MODEL_SOURCE": "model:local"})
     path = tmp_path / "Dockerfile"
     path.write_text("FROM scratch\narg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu\n")
@@ -40,20 +40,18 @@ def test_build_args_for_passes_only_the_offline_args_a_dockerfile_declares(tmp_p
     assert build_args_for(config.dockerfile("multistage")) == {}
 
 
-def test_cpu_image_has_cpu_torch_and_is_under_half_the_multistage_size(images):
-    """torch in the cpu image reports no CUDA, and the image is less than half of multistage."""
-    versions = run_batch(images["cpu"], ["python", "-c", "import torch; print(torch.__version__, torch.version.cuda)"])
-    assert versions.split()[1] == "None", versions
+def test_cache_mount_keeps_pip_cache_out_of_the_image(images):
+    """The cache image holds what multistage holds, within 1 MB: pip's downloads stayed in the mount."""
     multistage = get_image(build("multistage", f"{config.IMAGE_REPO}:multistage", quiet=True).tag).attrs["Size"]
-    assert get_image(images["cpu"]).attrs["Size"] < multistage / 2
+    assert abs(get_image(images["cache"]).attrs["Size"] - multistage) < 10**6
 
 
 def test_only_the_baked_image_classifies_with_no_network_and_nothing_mounted(images):
-    """With --network none and no model folder, the baked image classifies; the cpu image cannot."""
+    """With --network none and no model folder, the baked image classifies; the cache image cannot."""
     baked = run_container(images["baked"], network_mode="none")
-    cpu = run_container(images["cpu"], network_mode="none")
+    cache = run_container(images["cache"], network_mode="none")
     assert (baked.exit_code, "'label': 'POSITIVE'" in baked.stdout) == (0, True), baked.stderr[-2000:]
-    assert cpu.exit_code != 0
+    assert cache.exit_code != 0
 
 
 def test_baked_image_holds_the_model_files_and_points_the_app_at_them(images):

@@ -20,7 +20,7 @@ import requests
 from workshop import config
 from workshop.build import build_args_for
 
-DOCKERFILES = ["naive", "slim-no-compiler", "slim", "multistage", "cpu", "baked", "production", "onnx", "final"]
+DOCKERFILES = ["naive", "slim-no-compiler", "slim", "multistage", "cache", "baked", "production", "onnx", "final"]
 IMAGES = ["naive", "slim", "multistage"]
 #: The hadolint rules each file breaks on purpose (what its ignore pragmas hide).
 DELIBERATE_BREAKS = {
@@ -28,7 +28,7 @@ DELIBERATE_BREAKS = {
     "slim-no-compiler": {"DL3008", "DL3009", "DL3015"},
     "slim": {"DL3008", "DL3009", "DL3015"},
     "multistage": set(),
-    "cpu": set(),
+    "cache": set(),
     "baked": set(),
     "production": set(),
     "onnx": {"SC2046"},
@@ -159,14 +159,25 @@ def test_multistage_runtime_holds_only_the_app_and_the_venv(build, client):
 
 @pytest.mark.docker
 def test_naive_copies_the_whole_context_except_what_dockerignore_excludes(build, client):
-    """naive's `COPY . .` brings tests and notebooks along, but never .git or __pycache__."""
+    """naive's `COPY . .` brings tests and the workshop's code along, but never .git, __pycache__,
+    or what learners save during the day (notebooks, exercises)."""
     image = build("naive")
-    paths = ["/srv/tests", "/srv/notebooks", "/srv/.git"]
+    paths = ["/srv/tests", "/srv/workshop", "/srv/.git", "/srv/notebooks", "/srv/exercises"]
     found = {path: _path_exists(client, image, path) for path in paths}
     caches = client.containers.run(
         image, ["find", "/srv", "-name", "__pycache__", "-not", "-path", "*/site-packages/*"], remove=True
     )
-    assert (found, caches.decode()) == ({"/srv/tests": True, "/srv/notebooks": True, "/srv/.git": False}, "")
+    assert (found, caches.decode()) == ({"/srv/tests": True, "/srv/workshop": True, "/srv/.git": False,
+                                         "/srv/notebooks": False, "/srv/exercises": False}, "")
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", IMAGES)
+def test_classic_images_carry_cpu_only_torch(name, build):
+    """From the first image on, torch is PyTorch's CPU build: torch.version.cuda is None."""
+    from workshop import checks
+
+    assert checks.torch_cuda(build(name)) is None
 
 
 @pytest.mark.docker

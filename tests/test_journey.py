@@ -142,7 +142,7 @@ REPORT = {
                 "date": "2026-11-28T10:00:00+00:00"},
     "params": {"cpus": "1", "seconds": 10, "starts": 5, "sentences": 872},
     "images": [
-        {"image": "cpu", "tag": "bert-classifier:cpu", "measured": True, "size_bytes": 1_290_000_000,
+        {"image": "cache", "tag": "bert-classifier:cache", "measured": True, "size_bytes": 1_290_000_000,
          "compressed_bytes": 500_000_000, "layers": 6, "wasted_bytes": 3_410_000, "dive_wasted_bytes": 3_410_000,
          "model_bytes": 0, "cold_build_s": 100.4, "rebuild_s": 3.21, "start_median_s": 7.64,
          "latency_p50_ms": 31.2, "latency_p95_ms": 35.9, "throughput_rps": 32.56, "memory_peak_bytes": 325_700_000,
@@ -159,10 +159,10 @@ def test_time_cold_builds_writes_each_figure_into_the_report(monkeypatch):
     timed = []
     monkeypatch.setattr(journey, "timed_cold_build", lambda name: timed.append(name) or 100.0 + len(timed))
     report = {"images": [{"image": "naive", "tag": "t:naive", "measured": True, "cold_build_s": 1.0},
-                         {"image": "cpu", "tag": "t:cpu", "measured": True, "cold_build_s": None},
+                         {"image": "cache", "tag": "t:cache", "measured": True, "cold_build_s": None},
                          {"image": "final", "tag": "t:final", "measured": False}]}
-    journey.time_cold_builds(report, ["cpu", "final"], progress=lambda _: None)
-    assert timed == ["cpu"]  # final was not measured: nothing to time it for
+    journey.time_cold_builds(report, ["cache", "final"], progress=lambda _: None)
+    assert timed == ["cache"]  # final was not measured: nothing to time it for
     assert [row.get("cold_build_s") for row in report["images"]] == [1.0, 101.0, None]
     assert report["images"][1]["cold_build_source"].startswith("timed with --no-cache and pip's cache mounts emptied")
     assert "cold_builds_timed" in report
@@ -176,7 +176,7 @@ def test_readme_table_renders_the_saved_json(tmp_path):
     text = journey.readme_table(journey.load_report(path))
     lines = text.splitlines()
     assert lines[0].startswith("Measured on Test CPU (2 cores, 8 GB memory), kernel 6.1, Docker 27.0, on 2026-11-28")
-    assert lines[4] == ("| `bert-classifier:cpu` | 1.29 GB | 500 MB | 6 | 3.41 MB / 3.41 MB | - | 100 s | 3.2 s "
+    assert lines[4] == ("| `bert-classifier:cache` | 1.29 GB | 500 MB | 6 | 3.41 MB / 3.41 MB | - | 100 s | 3.2 s "
                         "| 7.6 s | 31 / 36 ms | 32.6 | 0 | 326 MB | 88.8% |")
     assert lines[-1] == "Not built when measured: `bert-classifier:final`."
     timed = journey.readme_table({**REPORT, "cold_builds_timed": "2026-11-29T09:00:00+00:00"}).splitlines()
@@ -277,3 +277,21 @@ def test_missing_image_is_skipped_with_a_note():
     row = journey.measure_image("no-such-lesson", journey.Params(), sentences=journey.sst2_dev(limit=1))
     assert row == {"image": "no-such-lesson", "tag": f"{config.IMAGE_REPO}:no-such-lesson", "measured": False,
                    "note": "not built on this machine (python -m workshop build no-such-lesson); skipped"}
+
+
+def test_each_chart_draws_its_own_figure_on_its_own_axis(tmp_path):
+    """The saved size, start and latency charts each hold one axes whose title and unit say what its bars are."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figures = journey.charts(REPORT, tmp_path)
+    expected = {"size": ("GB on disk", "Image size by what the bytes are"),
+                "start": ("seconds", "docker run to the first answer"),
+                "latency": ("ms", "POST /classify latency")}
+    for key, (unit, title) in expected.items():
+        (ax,) = figures[key].axes
+        assert ax.get_ylabel() == unit and ax.get_title().startswith(title), key
+        assert (tmp_path / f"journey-{key}.svg").is_file()
+    assert len({id(f) for f in figures.values()}) == 3
+    # The size chart's bars are the components alone (4 stacked parts of one image), no start bars.
+    assert len(figures["size"].axes[0].patches) == 4

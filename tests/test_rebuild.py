@@ -13,7 +13,7 @@ import pytest
 from workshop import config, measure
 from workshop.engine import client
 
-# Lines of a real BuildKit plain log (`docker build --progress=plain`) of cpu.Dockerfile's install,
+# Lines of a real BuildKit plain log (`docker build --progress=plain`) of cache.Dockerfile's install,
 # pip 23.0.1 as the Debian stand-ins ship it: the local index names files by URL, PyPI by file
 # name; progress bars are lines of their own. The metadata line is pip 24's (PEP 658), skipped.
 PIP_LOG = """\

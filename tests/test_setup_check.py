@@ -44,7 +44,8 @@ def test_script_reports_this_machine_ready(model_dir):
     lines = done.stdout.splitlines()
     assert all(LINE.match(line) for line in lines), done.stdout
     assert lines[-1].startswith("Ready for the workshop")
-    for name in ("python", "docker (Python SDK)", "docker (CLI)", "disk", "architecture", "torch", "model"):
+    for name in ("python", "C compiler", "docker (Python SDK)", "docker (CLI)", "disk", "memory", "architecture",
+                 "torch", "model"):
         assert len(lines_of(done.stdout, name)) == 1, f"no line for {name}:\n{done.stdout}"
     assert lines_of(done.stdout, "model") == [f"[OK] model: offline: {model_dir} (NEGATIVE, POSITIVE)"]
     assert any(line.startswith("[OK] base python:3.11") for line in lines), done.stdout
@@ -98,7 +99,8 @@ def test_incomplete_offline_model_folder_fails(tmp_path, files, expected):
 
 def test_hub_offline_without_a_model_folder_fails():
     """HF_HUB_OFFLINE without WORKSHOP_MODEL_DIR fails: nothing could load the model."""
-    done = run_script(WORKSHOP_MODEL_DIR=None, HF_HUB_OFFLINE="1")
+    # WORKSHOP_SETTINGS="": no settings file, which would set WORKSHOP_MODEL_DIR again.
+    done = run_script(WORKSHOP_MODEL_DIR=None, HF_HUB_OFFLINE="1", WORKSHOP_SETTINGS="")
     assert done.returncode == 1
     assert lines_of(done.stdout, "model") == [
         "[FAIL] model: HF_HUB_OFFLINE is set but WORKSHOP_MODEL_DIR is not: nothing can load the model"]
@@ -109,10 +111,54 @@ def test_disk_below_the_need_warns_with_both_numbers():
     """Less free disk than needed is a WARN that states the free space and the need; enough is OK."""
     [low] = setup_check.check_disk(need_bytes=10**15)
     assert low.status == setup_check.WARN
-    assert re.fullmatch(r"\S+ \w?B free on Docker's disk; the workshop needs about 1000 TB", low.detail)
+    assert re.fullmatch(r"\S+ \w?B free on Docker's disk; the workshop needs about 1000 TB, 1000 TB more", low.detail)
     assert "docker system df" in low.fix
     [enough] = setup_check.check_disk(need_bytes=engine.disk_free_bytes() // 2)
     assert enough.status == setup_check.OK
+
+
+def test_no_c_compiler_on_path_fails_with_how_to_install_one(tmp_path):
+    """With PATH at an empty folder no compiler is found: the line fails, names what it looked for, and says
+    how to install one on this system."""
+    done = run_script(PATH=str(tmp_path), CC=None)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    [line] = lines_of(done.stdout, "C compiler")
+    assert re.fullmatch(r"\[FAIL\] C compiler: none found \(.*\bgcc\b.*\): pip install ./app/wordcount cannot "
+                        r"build the app's C extension", line), line
+    fix = lines[lines.index(line) + 1]
+    expected = "xcode-select --install" if sys.platform == "darwin" else "sudo apt-get install build-essential python3-dev"
+    assert fix.startswith("       fix: ") and expected in fix
+
+
+def test_a_c_compiler_on_path_is_ok():
+    """On this machine (which builds app/wordcount) the compiler line names the compiler found."""
+    [result] = setup_check.check_compiler()
+    assert result.status == setup_check.OK and result.detail.startswith("/")
+
+
+@pytest.mark.parametrize(("gib", "status"), [
+    (2, setup_check.FAIL),
+    (3.7, setup_check.WARN),  # Docker Desktop set to 4 GB: its VM reports a little less
+    (6, setup_check.WARN),
+    (7.7, setup_check.OK),
+    (32, setup_check.OK),
+])
+def test_engine_memory_is_judged_against_the_lessons_need(gib, status):
+    """Under 4 GiB fails, under 8 GiB warns, and each says where to give Docker more; a VM's slightly
+    smaller report of its setting counts as the setting."""
+    [result] = setup_check.judge_memory(int(gib * 2**30))
+    assert (result.name, result.status) == ("memory", status)
+    assert result.detail.startswith(f"the Docker engine has {gib:.1f} GiB; the lessons need 4 GiB, 8 GiB recommended")
+    if status != setup_check.OK:
+        assert "Docker Desktop: Settings > Resources > Memory" in result.fix
+
+
+@pytest.mark.docker
+def test_memory_line_reads_the_engines_memory():
+    """The memory check reports the engine's MemTotal."""
+    [result] = setup_check.check_memory()
+    assert f"{engine.client().info()['MemTotal'] / 2**30:.1f} GiB" in result.detail
 
 
 def test_package_versions_are_compared_with_the_pins(tmp_path):

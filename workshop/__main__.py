@@ -1,7 +1,8 @@
 """Command line: ``python -m workshop COMMAND``.
 
-  build [NAME ...]        build dockerfiles/NAME.Dockerfile as bert-classifier:NAME, run its batch
-                          command and print the sizes next to the tutorial's (default: the classic three);
+  build [NAME ...|all]    build dockerfiles/NAME.Dockerfile as bert-classifier:NAME, run its batch
+                          command and print the sizes next to the tutorial's (default: the classic
+                          three; all: every image of the lessons);
                           NAME-TARGET builds stage TARGET of NAME.Dockerfile (final-debug)
   inspect IMAGE [--json]  size, layers and wasted bytes (ours and dive's) of an image
   check EXERCISE [--solution]
@@ -9,6 +10,15 @@
   generate-exercises [--check]
                           regenerate exercises/ from solutions/ (--check: fail if out of date)
   setup-check             the 00 setup check ([OK]/[FAIL] lines)
+  prefetch [NAME ...]     before the day: build every image the lessons use (default: all of them)
+                          and print the Docker disk it took
+  clean [--keep-build-cache]
+                          after the day: remove the workshop's containers, images and build cache
+                          (never the base images) and print the disk given back
+  cache serve [--port 5000] [--host 0.0.0.0] [--prefetch]
+                          the instructor's classroom package cache (see README)
+  cache prefetch [--cache URL]
+                          fill a running cache with every wheel the images install
 """
 
 from __future__ import annotations
@@ -26,14 +36,16 @@ CLASSIC = ("naive", "slim", "multistage")
 def _build(names: list[str]) -> int:
     from workshop import config, engine
     from workshop.build import build
+    from workshop.housekeeping import source
     from workshop.run import run_batch
 
+    if names == ["all"]:
+        from workshop.housekeeping import LESSON_IMAGES
+        names = list(LESSON_IMAGES)
     rows = []
     for name in names or CLASSIC:
         tag = f"{config.IMAGE_REPO}:{name}"
-        dockerfile, target = name, None
-        if not config.dockerfile(name).is_file() and "-" in name:
-            dockerfile, target = name.rsplit("-", 1)  # final-debug: final.Dockerfile's debug stage
+        dockerfile, target = source(name)
         result = build(dockerfile, tag, target=target)
         output = run_batch(tag)
         verdict = output.strip().splitlines()[-1]
@@ -76,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="check an exercise", add_help=False)
     sub.add_parser("generate-exercises", help="regenerate exercises/ from solutions/", add_help=False)
     sub.add_parser("setup-check", help="is this machine ready for the workshop?", add_help=False)
+    p = sub.add_parser("prefetch", help="build the lessons' images before the day")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p = sub.add_parser("clean", help="remove the workshop's containers, images and build cache")
+    p.add_argument("--keep-build-cache", action="store_true", help="leave the build cache alone")
+    sub.add_parser("cache", help="classroom package cache (instructors)", add_help=False)
 
     argv = sys.argv[1:] if argv is None else argv
     args, rest = parser.parse_known_args(argv)
@@ -96,7 +113,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "setup-check":
             from workshop import setup_check
             return setup_check.main(rest)
-    except (DockerUnavailable, DiskFull, BuildFailed, RunFailed, LookupError) as exc:
+        if args.command == "prefetch":
+            from workshop import housekeeping
+            print(housekeeping.prefetch(args.names or housekeeping.LESSON_IMAGES))
+            return 0
+        if args.command == "clean":
+            from workshop import housekeeping
+            print(housekeeping.clean(keep_build_cache=args.keep_build_cache))
+            return 0
+        if args.command == "cache":
+            from workshop import classroom
+            return classroom.main(rest)
+    except (DockerUnavailable, DiskFull, BuildFailed, RunFailed, LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     parser.error(f"unknown command {args.command}")

@@ -149,9 +149,9 @@ def ledger(path: str | Path | None = None) -> list[dict]:
 
 
 def build_args_for(dockerfile: Path, build_args: dict[str, str] | None = None) -> dict[str, str]:
-    """`build_args` plus the offline stand-ins (config.OFFLINE_BUILD_ARGS) that `dockerfile` declares."""
+    """`build_args` plus the download settings (config.BUILD_ARGS) that `dockerfile` declares."""
     declared = set(_ARG.findall(dockerfile.read_text()))
-    return {**{k: v for k, v in config.OFFLINE_BUILD_ARGS.items() if k in declared}, **(build_args or {})}
+    return {**{k: v for k, v in config.BUILD_ARGS.items() if k in declared}, **(build_args or {})}
 
 
 _STEP_NUMBER = re.compile(r"^\[(?:(\S+) )?(\d+)/\d+\]")  # "[builder 2/6] RUN ..." or "[3/5] COPY ..."

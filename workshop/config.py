@@ -1,15 +1,46 @@
 """Where things are, read once from the environment.
 
-Every setting has a default that works on a learner's laptop with internet access; our CI and
-air-gapped classrooms override them with environment variables (see README, "Offline mode").
+Every setting has a default that works on a learner's laptop with internet access; air-gapped
+rooms override them with environment variables (see README, "Offline mode"). What
+`workshop/setup.sh` chose is recorded in a settings file (`.workshop.env` at the repository root,
+KEY=VALUE lines) and read here, so that a new terminal, Jupyter and pytest see the same choices
+without exporting anything; a variable set in the environment always wins over the file.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: The settings file setup.sh writes; WORKSHOP_SETTINGS names another one, or "" for none.
+SETTINGS_FILE = Path(os.environ.get("WORKSHOP_SETTINGS", REPO_ROOT / ".workshop.env")) \
+    if os.environ.get("WORKSHOP_SETTINGS") != "" else None
+
+
+def read_settings(path: Path | None = SETTINGS_FILE) -> dict[str, str]:
+    """KEY=VALUE lines of `path` (blank lines and # comments skipped); {} if there is no file."""
+    if path is None or not path.is_file():
+        return {}
+    settings = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ValueError(f"{path}, line {number}: expected KEY=VALUE, found {line!r}. "
+                             "Run `bash workshop/setup.sh` again to rewrite it.")
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+# Set before anything below reads the environment, and before transformers is imported anywhere
+# (HF_HUB_OFFLINE is read at import); child processes (docker, Jupyter kernels) inherit them.
+for _key, _value in read_settings().items():
+    os.environ.setdefault(_key, _value)
 
 #: Read-only folder with the local model and data set (never copied into the repo).
 SHARED_DIR = Path(os.environ.get("WORKSHOP_SHARED", REPO_ROOT.parent / "shared")).resolve()
@@ -19,6 +50,7 @@ SHARED_DIR = Path(os.environ.get("WORKSHOP_SHARED", REPO_ROOT.parent / "shared")
 MODEL_DIR = Path(os.environ["WORKSHOP_MODEL_DIR"]).resolve() if os.environ.get("WORKSHOP_MODEL_DIR") else None
 
 #: The docker CLI used for builds (BuildKit). Everything else goes through the Docker SDK.
+#: setup.sh records one that can build (see workshop.dockercli) when plain `docker` cannot.
 DOCKER_CLI = os.environ.get("WORKSHOP_DOCKER", "docker")
 
 #: The model the app uses when MODEL_ID is not set (the tutorial's).
@@ -27,7 +59,8 @@ DEFAULT_MODEL_ID = "distilbert-base-uncased-finetuned-sst-2-english"
 #: Where containers see the offline model folder.
 CONTAINER_MODEL_DIR = "/models/local"
 
-IMAGE_REPO = "bert-classifier"
+#: The repository every workshop image is tagged in (tests set another one to stay apart).
+IMAGE_REPO = os.environ.get("WORKSHOP_IMAGE_REPO", "bert-classifier")
 
 #: Per-user cache of measurements that are slow to repeat (compressed layer sizes, image reads).
 CACHE_DIR = Path(os.environ.get("WORKSHOP_CACHE_DIR", Path.home() / ".cache" / "workshop")).expanduser()
@@ -39,15 +72,36 @@ BUILD_LEDGER = Path(os.environ.get("WORKSHOP_BUILD_LEDGER", CACHE_DIR / "builds.
 #: Where `python -m workshop.journey` and notebook 07 write their measurements and charts.
 RESULTS_DIR = Path(os.environ.get("WORKSHOP_RESULTS_DIR", REPO_ROOT / "results")).expanduser()
 
-#: Offline stand-ins for the later chapters' downloads, as build args: a local index with the
-#: CPU torch wheel (for https://download.pytorch.org/whl/cpu) and an image holding the model
-#: folder (for the Hub). workshop/offline.sh prepares both. build() passes each one only to a
-#: Dockerfile that declares that ARG; on a learner's machine none is set and the defaults apply.
-OFFLINE_BUILD_ARGS = {
-    arg: os.environ[env]
-    for arg, env in (("TORCH_INDEX_URL", "WORKSHOP_TORCH_INDEX_URL"), ("MODEL_SOURCE", "WORKSHOP_MODEL_IMAGE"))
-    if os.environ.get(env)
-}
+#: A classroom package cache (`python -m workshop cache serve` on the instructor's machine): its
+#: base URL, e.g. http://192.168.1.10:5000. When set, every build's pip goes through it, for
+#: PyPI and PyTorch's CPU wheels alike (the cache serves both on one index).
+PACKAGE_CACHE = os.environ.get("WORKSHOP_PACKAGE_CACHE", "").rstrip("/") or None
+
+#: PyTorch's CPU-only wheel index, where every image's torch comes from (PyPI's torch for Linux
+#: x86_64 is the CUDA build). The Dockerfiles carry the same URL as the TORCH_INDEX_URL default.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def _build_args() -> dict[str, str]:
+    args = {}
+    if PACKAGE_CACHE:
+        args["PIP_INDEX_URL"] = args["TORCH_INDEX_URL"] = f"{PACKAGE_CACHE}/index/"
+        # The cache speaks plain http on the room's network: pip uses such an index only for a
+        # host it is told to trust (it trusts loopback alone by itself).
+        args["PIP_TRUSTED_HOST"] = urlsplit(PACKAGE_CACHE).hostname or ""
+    # Offline stand-ins: a local index with the CPU torch wheel (for TORCH_CPU_INDEX) and an image
+    # holding the model folder (for the Hub); workshop/offline.sh prepares both. An explicit local
+    # torch index wins over the cache's.
+    for arg, env in (("TORCH_INDEX_URL", "WORKSHOP_TORCH_INDEX_URL"), ("MODEL_SOURCE", "WORKSHOP_MODEL_IMAGE")):
+        if os.environ.get(env):
+            args[arg] = os.environ[env]
+    return args
+
+
+#: Build args for the downloads: the classroom cache and the offline stand-ins. build() passes
+#: each one only to a Dockerfile that declares that ARG; on a learner's machine with internet
+#: access none is set and the Dockerfiles' defaults apply.
+BUILD_ARGS = _build_args()
 
 
 def offline() -> bool:

@@ -158,11 +158,8 @@ def _stage_instructions(image: str, base: str) -> list[str]:
 @exercise("04-cache-order", title="Order the builder so an app change keeps the install cached", lesson="04")
 def cache_order(path: Path) -> None:
     tag = _tag("04-cache-order", path)
-    first = _build(path, tag)
-    installs = [step for step in first.steps if "pip install" in step]
-    if not installs:
-        raise CheckFailed(f"{path.name} installs nothing: copy what pip reads (app/runtime-requirements.txt and "
-                          "app/wordcount/), then RUN pip install -r app/runtime-requirements.txt.")
+    _install_step(_build(path, tag), path, "copy what pip reads (app/runtime-requirements.txt and app/wordcount/), "
+                  "then RUN pip install -r app/runtime-requirements.txt")
     _expect(checks.can_import, tag, "transformers",
             sentence="The final image cannot import transformers: install app/runtime-requirements.txt in the "
                      "builder, into the venv the runtime stage copies.")
@@ -177,16 +174,32 @@ def cache_order(path: Path) -> None:
 # --- lesson 05 ----------------------------------------------------------------------------------
 
 
-@exercise("05-cpu-torch", title="Install torch's CPU build from PyTorch's index", lesson="05")
-def cpu_torch(path: Path) -> None:
-    tag = _tag("05-cpu-torch", path)
-    _build(path, tag)
-    _expect(checks.can_import, tag, "torch",
-            sentence=f"The image built from {path.name} has no torch: RUN pip install -r "
-                     "app/runtime-requirements.txt in the builder, into the venv the runtime stage copies.")
+#: What the install step must say to keep pip's downloads in a BuildKit cache mount.
+_CACHE_MOUNT = re.compile(r"--mount=type=cache,(?:[^ ]*,)?target=/root/\.cache/pip\b")
+
+
+@exercise("05-cache-mount", title="Keep pip's downloads in a BuildKit cache mount", lesson="05")
+def cache_mount(path: Path) -> None:
+    tag = _tag("05-cache-mount", path)
+    install = _install_step(_build(path, tag), path, "the builder needs a RUN that pip installs "
+                            "app/runtime-requirements.txt")
+    if not _CACHE_MOUNT.search(install):
+        raise CheckFailed(f"The install step `{install}` has no cache mount for pip's downloads: start it with "
+                          "RUN --mount=type=cache,target=/root/.cache/pip (the folder where pip keeps them as root).")
+    if "--no-cache-dir" in install:
+        raise CheckFailed(f"The install step `{install}` mounts a cache but tells pip not to use one: drop "
+                          "--no-cache-dir, or the mount stays empty and every build downloads everything again.")
+    builder = _tag("05-cache-mount-builder", path)
+    build(path, builder, target="builder", quiet=True)  # the same steps: all from the cache
+    try:
+        kept = run_batch(builder, ["sh", "-c", "du -sb /root/.cache/pip 2>/dev/null | cut -f1"]).strip()
+    finally:
+        engine.client().images.remove(builder)
+    if kept and int(kept) > 0:
+        raise CheckFailed(f"pip's cache landed in the builder's layers ({engine.human(int(kept))} in /root/.cache/pip): "
+                          "mount the cache at /root/.cache/pip so that pip writes there, outside the layer.")
     _expect(checks.torch_cpu_only, tag,
-            sentence=f"torch in {tag} is the CUDA build: declare ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu "
-                     'in the builder and pass --extra-index-url "$TORCH_INDEX_URL" to pip install.')
+            sentence=f"torch in {tag} is the CUDA build: keep --extra-index-url \"$TORCH_INDEX_URL\" on pip install.")
     _expect_batch_result(tag, path)
 
 
@@ -220,6 +233,14 @@ def distroless_runtime(path: Path) -> None:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _install_step(result: BuildResult, path: Path, hint: str) -> str:
+    """The build's last `pip install` step, or CheckFailed saying the Dockerfile installs nothing."""
+    installs = [step for step in result.steps if "pip install" in step]
+    if not installs:
+        raise CheckFailed(f"{path.name} installs nothing: {hint}.")
+    return installs[-1]
 
 
 def _expect(check, *args: str, sentence: str) -> None:

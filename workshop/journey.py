@@ -2,7 +2,7 @@
 
     python -m workshop.journey                  # measure what is built, write results/journey.json + charts
     python -m workshop.journey --full           # also cold builds (--no-cache) and the dive CLI, all images read
-    python -m workshop.journey --images cpu final --seconds 5
+    python -m workshop.journey --images cache final --seconds 5
     python -m workshop.journey --cold-builds    # only time every cold build, into the saved journey.json
     python -m workshop.journey --readme         # the README's table, from results/journey.json
 
@@ -47,13 +47,13 @@ import numpy as np
 import pandas as pd
 import requests
 
-from workshop import config, engine, measure, run
+from workshop import config, engine, measure, run, torchcost
 from workshop.engine import ImageMissing, human
 
 log = logging.getLogger(__name__)
 
 #: The workshop's images, in the order of the lessons.
-IMAGES = ("naive", "slim", "multistage", "cpu", "baked", "production", "onnx", "final")
+IMAGES = ("naive", "slim", "multistage", "cache", "baked", "production", "onnx", "final")
 #: How each image serves the API; the others use run.SERVER_COMMAND (Flask's server).
 SERVE_COMMANDS: dict[str, list[str]] = {"production": ["gunicorn"], "onnx": ["gunicorn"], "final": ["serve"]}
 #: The text of every latency and throughput request (a sentence of SST-2's length).
@@ -475,14 +475,14 @@ torch = other = 0
 for root in sorted(roots):
     for entry in os.scandir(root):
         size = du(entry.path) if entry.is_dir(follow_symlinks=False) else entry.stat(follow_symlinks=False).st_size
-        if entry.name.startswith(("torch", "nvidia", "triton", "cuda")):
+        if entry.name.startswith(TORCH_AND_CUDA):
             torch += size
         else:
             other += size
 model = os.environ.get("MODEL_ID", "")
 print(json.dumps({"torch": torch, "other": other, "roots": sorted(roots),
                   "model": du(model) if model.startswith("/") and os.path.isdir(model) else 0}))
-"""
+""".replace("TORCH_AND_CUDA", repr(("torch", *torchcost.CUDA_PREFIXES)))  # one rule: torchcost's
 
 
 def components(image: str) -> dict[str, Any]:
@@ -761,27 +761,31 @@ def pretty(report: dict[str, Any]) -> pd.DataFrame:
 
 def charts(report: dict[str, Any], folder: str | Path | None = None, *, fmt: str = "svg") -> dict[str, Any]:
     """Size by component, start time, latency: matplotlib figures, saved into `folder` when given."""
-    import matplotlib.pyplot as plt  # noqa: F401  (pandas plots through it)
+    import matplotlib.pyplot as plt
+
+    # Each chart on its own new axes: pandas draws a Series onto the *current* axes otherwise.
+    def axes(height: float):
+        return plt.subplots(figsize=(8, height))[1]
 
     rows = [r for r in report["images"] if r.get("measured")]
     names = [r["image"] for r in rows]
     figures = {}
 
     parts = pd.DataFrame([r["components"] for r in rows], index=names)[list(COMPONENTS)] / 1e9
-    ax = parts.plot.bar(stacked=True, rot=0, figsize=(8, 4), color=["#9e9e9e", "#64b5f6", "#ef6c00", "#43a047"])
+    ax = parts.plot.bar(stacked=True, rot=0, ax=axes(4), color=["#9e9e9e", "#64b5f6", "#ef6c00", "#43a047"])
     ax.set(ylabel="GB on disk", title="Image size by what the bytes are")
     for i, r in enumerate(rows):
         ax.annotate(human(r["size_bytes"]), (i, r["size_bytes"] / 1e9), ha="center", va="bottom", fontsize=8)
     figures["size"] = ax.figure
 
     start = pd.Series([r["start_median_s"] for r in rows], index=names)
-    ax = start.plot.bar(rot=0, figsize=(8, 3.5), color="#5c6bc0")
+    ax = start.plot.bar(rot=0, ax=axes(3.5), color="#5c6bc0")
     ax.set(ylabel="seconds", title=f"docker run to the first answer (median of {report['params']['starts']})")
     figures["start"] = ax.figure
 
     latency = pd.DataFrame({"p50": [r["latency_p50_ms"] for r in rows], "p95": [r["latency_p95_ms"] for r in rows]},
                            index=names)
-    ax = latency.plot.bar(rot=0, figsize=(8, 3.5), color=["#26a69a", "#ef5350"])
+    ax = latency.plot.bar(rot=0, ax=axes(3.5), color=["#26a69a", "#ef5350"])
     ax.set(ylabel="ms", title="POST /classify latency, one client")
     figures["latency"] = ax.figure
 

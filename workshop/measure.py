@@ -23,6 +23,7 @@ from workshop import config
 from workshop.build import BuildResult, build, dockerfile_path
 from workshop.engine import client
 from workshop.run import RunFailed, run_batch, serve
+from workshop.torchcost import is_cuda
 
 #: Sizes of the top-level entries of site-packages, measured inside the container.
 _SITE_SIZES = """
@@ -50,7 +51,7 @@ def site_packages(image: str) -> pd.DataFrame:
 def group_packages(table: pd.DataFrame) -> pd.Series:
     """site_packages() bytes summed by what they are: torch, its CUDA libraries, the rest."""
     def group(entry: str) -> str:
-        if entry.startswith(("nvidia", "cuda", "triton")):
+        if is_cuda(entry):
             return "CUDA libraries (nvidia-*, triton...)"
         if entry.startswith("torch"):
             return "torch"

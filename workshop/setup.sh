@@ -1,24 +1,46 @@
 #!/usr/bin/env bash
 # Set up this machine for the workshop and run its main job: build the workshop's images (the
-# classic naive, slim and multi-stage, lesson 05's cpu, baked and production, lesson 06's onnx,
+# classic naive, slim and multi-stage, lesson 05's cache, baked and production, lesson 06's onnx,
 # final and final-debug), run each one's batch classification and print their sizes.
 #
 #   bash workshop/setup.sh            # a learner's machine: Docker running, internet access
-#   bash workshop/setup.sh --offline  # our CI and air-gapped rooms: local bases and model
+#   bash workshop/setup.sh --offline  # air-gapped rooms (and our CI): local bases and model
+#
+# What it chooses for this machine (the docker client that can build; offline, the local model,
+# torch index and model image) goes into .workshop.env at the repository root, which the
+# workshop package reads: a new terminal, Jupyter and pytest need nothing exported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+settings=()
 if [ "${1:-}" = "--offline" ]; then
     export WORKSHOP_SHARED=${WORKSHOP_SHARED:-$(cd .. && pwd)/shared}
     export WORKSHOP_MODEL_DIR=${WORKSHOP_MODEL_DIR:-$WORKSHOP_SHARED/models/sst2-minilm-l6}
-    export WORKSHOP_DOCKER=${WORKSHOP_DOCKER:-/usr/bin/docker}
     export HF_HUB_OFFLINE=1
-    # Lesson 05's downloads: torch's CPU index and the Hub, stood in for by offline.sh.
+    # The images' downloads: torch's CPU index and the Hub, stood in for by offline.sh.
     export WORKSHOP_TORCH_INDEX_URL=${WORKSHOP_TORCH_INDEX_URL:-http://127.0.0.1:${WORKSHOP_INDEX_PORT:-8765}/simple}
     export WORKSHOP_MODEL_IMAGE=${WORKSHOP_MODEL_IMAGE:-workshop-model:local}
     bash workshop/offline.sh
+    settings+=("WORKSHOP_SHARED=$WORKSHOP_SHARED" "WORKSHOP_MODEL_DIR=$WORKSHOP_MODEL_DIR" "HF_HUB_OFFLINE=1"
+               "WORKSHOP_TORCH_INDEX_URL=$WORKSHOP_TORCH_INDEX_URL" "WORKSHOP_MODEL_IMAGE=$WORKSHOP_MODEL_IMAGE")
 fi
+[ -n "${WORKSHOP_PACKAGE_CACHE:-}" ] && settings+=("WORKSHOP_PACKAGE_CACHE=$WORKSHOP_PACKAGE_CACHE")
 
-# The workshop's own packages, and the app's C extension (the notebooks run the app locally too).
-python -m pip install -q -r requirements.txt ./app/wordcount
-PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} python -m workshop build naive slim multistage cpu baked production onnx final final-debug
+# The workshop's own packages (the helper package installed in place, so `import workshop` works
+# from any folder), and the app's C extension (the notebooks run the app locally too).
+python -m pip install -q -r requirements.txt -r requirements-dev.txt ./app/wordcount -e .
+
+# A docker client that can build: a newer client without the buildx plugin cannot (one-line
+# notice on stderr when another client is used instead).
+docker_cli=$(WORKSHOP_SETTINGS="" python -m workshop.dockercli)
+[ "$docker_cli" != docker ] && settings+=("WORKSHOP_DOCKER=$docker_cli")
+
+{
+    echo "# This machine's workshop settings, written by workshop/setup.sh on $(date -u +%Y-%m-%d)."
+    echo "# Read by the workshop package (workshop/config.py); a variable set in the environment wins."
+    printf '%s\n' "${settings[@]}"
+} >.workshop.env
+echo "[setup] settings recorded in .workshop.env:" >&2
+grep -v '^#' .workshop.env | sed 's/^/[setup]   /' >&2
+
+python -m workshop build all

@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -29,12 +30,18 @@ from pathlib import Path
 
 from workshop import config
 
-#: Free disk the workshop needs on Docker's disk. Measured on x86_64 (`docker system df` after
-#: lessons 02-04 and every exercise check): 29.0 GB of images, the base images included (each
-#: variant installs PyPI's CUDA torch, and only some layers are shared). The rest is headroom
-#: for BuildKit's cache, which grows by about 6 GB whenever an app edit rebuilds the naive
-#: image's install layer.
-NEED_DISK_BYTES = 40 * 10**9
+#: Free disk the lessons need on Docker's disk: the peak of Docker's disk use (images, build
+#: cache, containers) during a full run of the workshop. PROVISIONAL: 15 GB until the peak of a
+#: full `.ci/run` with CPU torch in every image is measured (the 40 GB measured before came from
+#: images with PyPI's CUDA torch). Replace it with that figure and name the run here.
+LESSONS_DISK_BYTES = 15 * 10**9
+
+#: Memory of the Docker engine (its VM on Docker Desktop): below the first, loading the model
+#: while a build installs torch can get containers OOM-killed; the second leaves room for both.
+LESSONS_MEMORY_BYTES = 4 * 2**30
+RECOMMENDED_MEMORY_BYTES = 8 * 2**30
+#: A VM's kernel reports a little less than its setting (8 GiB shows as about 7.7 GiB).
+_MEMORY_SLACK = 0.9
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 #: The Python the images use; pandas 3 (pinned) needs at least this one on the host too.
@@ -110,7 +117,7 @@ def check_docker_cli() -> list[Result]:
     return results
 
 
-def check_disk(need_bytes: int = NEED_DISK_BYTES) -> list[Result]:
+def check_disk(need_bytes: int = LESSONS_DISK_BYTES) -> list[Result]:
     from workshop import engine
 
     try:
@@ -121,9 +128,55 @@ def check_disk(need_bytes: int = NEED_DISK_BYTES) -> list[Result]:
     detail = f"{engine.human(free)} free on {where}; the workshop needs about {engine.human(need_bytes)}"
     if free >= need_bytes:
         return [Result(OK, "disk", detail)]
-    return [Result(WARN, "disk", detail,
+    return [Result(WARN, "disk", f"{detail}, {engine.human(need_bytes - free)} more",
                    f"free {engine.human(need_bytes - free)} or more. {engine.FREE_SPACE_HINT} Docker Desktop: "
                    "Settings > Resources > Disk image size.")]
+
+
+def judge_memory(total_bytes: int, need_bytes: int = LESSONS_MEMORY_BYTES,
+                 recommended_bytes: int = RECOMMENDED_MEMORY_BYTES) -> list[Result]:
+    """The memory line for an engine with `total_bytes` (its info's MemTotal)."""
+    detail = (f"the Docker engine has {total_bytes / 2**30:.1f} GiB; the lessons need "
+              f"{need_bytes / 2**30:g} GiB, {recommended_bytes / 2**30:g} GiB recommended")
+    fix = (f"give Docker more memory: Docker Desktop: Settings > Resources > Memory, at least "
+           f"{recommended_bytes / 2**30:g} GB (colima: colima start --memory {recommended_bytes // 2**30})")
+    if total_bytes >= _MEMORY_SLACK * recommended_bytes:
+        return [Result(OK, "memory", detail)]
+    if total_bytes >= _MEMORY_SLACK * need_bytes:
+        return [Result(WARN, "memory", f"{detail}: builds and models may be slow or killed", fix)]
+    return [Result(FAIL, "memory", f"{detail}: loading the model or installing torch will be killed", fix)]
+
+
+def check_memory() -> list[Result]:
+    from workshop import engine
+
+    try:
+        info = engine.client().info()
+    except engine.DockerUnavailable:
+        return [Result(FAIL, "memory", "cannot read it without a Docker engine",
+                       "fix 'docker (Python SDK)' above first")]
+    return judge_memory(info["MemTotal"])
+
+
+def _compiler_fix() -> str:
+    if platform.system() == "Darwin":
+        return "xcode-select --install (Apple's command line tools)"
+    conda = "conda install -c conda-forge compilers (in the workshop's environment)"
+    if os.environ.get("CONDA_PREFIX"):
+        return f"{conda}; or on Debian/Ubuntu: sudo apt-get install build-essential python3-dev"
+    return f"on Debian/Ubuntu: sudo apt-get install build-essential python3-dev; in a conda environment: {conda}"
+
+
+def check_compiler() -> list[Result]:
+    """A C compiler on this computer: `pip install ./app/wordcount` compiles the app's C extension."""
+    # The compiler pip's build uses: $CC, else the one Python was built with, else the usual names.
+    configured = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "").split()[:1]
+    for name in [*configured, "cc", "gcc", "clang"]:
+        if path := shutil.which(name):
+            return [Result(OK, "C compiler", f"{path} (pip install ./app/wordcount compiles its C extension)")]
+    tried = ", ".join(dict.fromkeys([*configured, "cc", "gcc", "clang"]))
+    return [Result(FAIL, "C compiler", f"none found ({tried}): pip install ./app/wordcount cannot build "
+                   "the app's C extension", _compiler_fix())]
 
 
 _ARCH = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}
@@ -138,15 +191,13 @@ def check_architecture() -> list[Result]:
     except engine.DockerUnavailable:
         images = host
     name = "architecture"
-    if images == "x86_64":
-        result = Result(OK, name, "images are linux/x86_64: PyPI's torch for it is a CUDA build, so images "
-                        "that install torch carry several GB of NVIDIA libraries (lesson 02 finds them)")
-    elif images == "aarch64":
-        result = Result(OK, name, "images are linux/aarch64 (arm64): PyPI's torch for it is CPU-only, so "
-                        "your torch layers are far smaller than on x86_64 machines")
-    else:
-        return [Result(FAIL, name, f"images would be linux/{images}, for which PyPI has no torch wheels",
+    if images not in ("x86_64", "aarch64"):
+        return [Result(FAIL, name, f"images would be linux/{images}, for which PyTorch publishes no wheels",
                        "use an x86_64 or arm64 machine")]
+    # Both get torch from PyTorch's CPU index (the Dockerfiles' TORCH_INDEX_URL): PyPI's torch for
+    # Linux is a CUDA build on both, several GB of NVIDIA libraries (lesson 02 measures them).
+    result = Result(OK, name, f"images are linux/{images}: the workshop's images take torch's CPU build, "
+                    "as on every platform")
     results = [result]
     if host != images:
         results.append(Result(WARN, "emulation", f"this computer is {host} but the engine runs {images} images: "
@@ -258,8 +309,8 @@ def check_base_images() -> list[Result]:
 
 
 CHECKS: tuple[Callable[[], list[Result]], ...] = (
-    check_python, check_docker_sdk, check_docker_cli, check_disk, check_architecture, check_packages,
-    check_model, check_base_images,
+    check_python, check_compiler, check_docker_sdk, check_docker_cli, check_disk, check_memory,
+    check_architecture, check_packages, check_model, check_base_images,
 )
 
 

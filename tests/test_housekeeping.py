@@ -1,0 +1,98 @@
+"""`python -m workshop prefetch` and `clean`: what they build, remove, keep and report.
+
+The clean test works in a repository of its own (WORKSHOP_IMAGE_REPO=cleantest-<uuid>) and keeps
+the build cache, so the workshop's real images and cache, which other tests use, stay.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+import docker.errors
+import pytest
+
+from workshop import config, engine, housekeeping, run
+from workshop.build import build
+from workshop.checks import parse_size
+
+
+def run_workshop(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workshop", *args], cwd=config.REPO_ROOT,
+                          env={**os.environ, "PYTHONPATH": str(config.REPO_ROOT), **env},
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def tiny_image(tmp_path, tag: str, megabytes: int = 1) -> str:
+    """Build `tag`: debian:bookworm-slim plus one layer of `megabytes` MB of random bytes."""
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM debian:bookworm-slim\nRUN head -c {megabytes}000000 /dev/urandom > /blob-{uuid.uuid4().hex}\n")
+    build(tmp_path / "Dockerfile", tag, context=tmp_path, quiet=True)
+    return tag
+
+
+def test_every_lesson_image_has_a_dockerfile():
+    """Each default prefetch name resolves to a Dockerfile in dockerfiles/ (and a stage for NAME-TARGET)."""
+    assert len(housekeeping.LESSON_IMAGES) == len(set(housekeeping.LESSON_IMAGES))
+    for name in housekeeping.LESSON_IMAGES:
+        dockerfile, target = housekeeping.source(name)
+        text = config.dockerfile(dockerfile).read_text()
+        assert target is None or re.search(rf"^FROM .+ AS {target}$", text, re.M | re.I), name
+    assert housekeeping.source("final-debug") == ("final", "debug")
+    assert housekeeping.source("multistage") == ("multistage", None)
+
+
+@pytest.mark.docker
+def test_disk_use_grows_by_a_new_image_layer(tmp_path):
+    """Docker's disk use, read from the engine, grows by at least the bytes of a new 2 MB layer."""
+    tag = f"housekeeping-disk-{uuid.uuid4().hex[:12]}:tiny"
+    before = housekeeping.disk_use()
+    try:
+        tiny_image(tmp_path, tag, megabytes=2)
+        after = housekeeping.disk_use()
+    finally:
+        engine.client().images.remove(tag, force=True)
+    assert after.images - before.images >= 2 * 10**6
+    assert after.total == after.images + after.build_cache + after.containers
+
+
+@pytest.mark.docker
+def test_clean_removes_the_repositorys_images_and_containers_and_keeps_the_bases():
+    """clean removes every tag of the image repository and the workshop's containers of them,
+    keeps the base images, and reports the bytes it gave back."""
+    repo = f"cleantest-{uuid.uuid4().hex[:12]}"
+    client = engine.client()
+    # Committed, not built: a layer the build cache does not hold, so removing the image frees it.
+    writer = client.containers.run("debian:bookworm-slim", ["sh", "-c", "head -c 1000000 /dev/urandom > /blob"],
+                                   detach=True)
+    writer.wait()
+    writer.commit(repo, "one").tag(repo, "two")  # two tags of the same image
+    writer.remove()
+    container = client.containers.create(f"{repo}:one", ["true"], labels={run.LABEL: "1"})
+    try:
+        done = run_workshop("clean", "--keep-build-cache", WORKSHOP_IMAGE_REPO=repo)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert client.images.list(name=repo) == []
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get(container.id)
+        for base in ("python:3.11", "python:3.11-slim", "debian:bookworm-slim"):
+            client.images.get(base)
+        line = done.stdout.strip().splitlines()[-1]
+        match = re.fullmatch(rf"clean: removed 1 containers, 2 tags of {repo}; Docker's disk use shrank "
+                             r"by (\S+ \w?B) \(now \S+ \w?B\); the build cache stays, with the layers it built", line)
+        assert match, line
+        assert parse_size(match[1]) > 0
+    finally:
+        run.cleanup(f"{repo}:one")
+        for image in client.images.list(name=repo):
+            client.images.remove(image.id, force=True)
+
+
+def test_clean_refuses_a_base_images_repository():
+    """WORKSHOP_IMAGE_REPO=python would take python:3.11 with it: clean exits 1 and says why."""
+    done = run_workshop("clean", "--keep-build-cache", WORKSHOP_IMAGE_REPO="python")
+    assert done.returncode == 1
+    assert "error: WORKSHOP_IMAGE_REPO=python would remove the base images" in done.stderr
