@@ -37,7 +37,9 @@ def test_build_args_for_passes_only_the_offline_args_a_dockerfile_declares(tmp_p
     path.write_text("FROM scratch\narg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu\n")
     assert build_args_for(path) == {"TORCH_INDEX_URL": "http://127.0.0.1:1/simple"}
     assert build_args_for(path, {"TORCH_INDEX_URL": "x", "OTHER": "y"}) == {"TORCH_INDEX_URL": "x", "OTHER": "y"}
-    assert build_args_for(config.dockerfile("multistage")) == {}
+    bare = tmp_path / "bare.Dockerfile"
+    bare.write_text("FROM scratch\n")
+    assert build_args_for(bare) == {}
 
 
 def test_cache_mount_keeps_pip_cache_out_of_the_image(images):

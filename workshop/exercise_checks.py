@@ -192,7 +192,9 @@ def cache_mount(path: Path) -> None:
     builder = _tag("05-cache-mount-builder", path)
     build(path, builder, target="builder", quiet=True)  # the same steps: all from the cache
     try:
-        kept = run_batch(builder, ["sh", "-c", "du -sb /root/.cache/pip 2>/dev/null | cut -f1"]).strip()
+        # Bytes of the files under pip's cache folder (BuildKit leaves the mount point, an empty folder).
+        kept = run_batch(builder, ["sh", "-c", "find /root/.cache/pip -type f -printf '%s\\n' 2>/dev/null "
+                                               "| awk '{s += $1} END {print s + 0}'"]).strip()
     finally:
         engine.client().images.remove(builder)
     if kept and int(kept) > 0:
