@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import re
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,7 +314,9 @@ def _run_notebook(path: Path) -> None:
     pythonpath = os.pathsep.join(filter(None, [str(config.REPO_ROOT), os.environ.get("PYTHONPATH")]))
     log.info("executing %s", path)
     try:
-        client.execute(env={**os.environ, "PYTHONPATH": pythonpath})
+        # The kernel's own log lines (start-up warnings) would land in the calling cell's output, and
+        # differ from one Jupyter front end to another; its cells' output comes through nbclient.
+        client.execute(env={**os.environ, "PYTHONPATH": pythonpath}, stderr=subprocess.DEVNULL)
     except CellExecutionError as error:
         raise CheckFailed(_learner_sentence(nb, error, path)) from None
 
