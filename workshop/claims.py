@@ -113,7 +113,6 @@ PLATFORM_SIZES = config.REPO_ROOT / "tests" / "data" / "platform_sizes.json"
 #: Images that install torch (onnx and final run on ONNX Runtime, without it).
 TORCH_IMAGES = ("naive", "slim", "multistage", "cache", "baked", "production")
 
-PYPI_SIMPLE = "https://pypi.org/simple"
 AARCH64_WHEEL = "torch-2.13.0-cp311-cp311-manylinux_2_28_aarch64.whl"
 X86_WHEEL = Path("/var/tmp/workshop-wheelhouse/simple/torch/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
 
@@ -175,24 +174,21 @@ def installed_bytes(wheel: zipfile.ZipFile, skip: tuple[str, ...] = ()) -> int:
 
 def remote_wheel(session: Any, project: str, filename: str) -> tuple[str, zipfile.ZipFile]:
     """URL and zip directory of PyPI's `filename` (a few range requests, never the whole file)."""
-    # PEP 691's JSON form of the simple index lists every file with its URL and size.
-    response = session.get(f"{PYPI_SIMPLE}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"},
-                           timeout=60)
-    response.raise_for_status()
-    files = {f["filename"]: f for f in response.json()["files"]}
+    from workshop.torchcost import pypi_files
+
+    files = pypi_files(session, project)
     if filename not in files:
         raise LookupError(f"PyPI has no {filename}: check the torch version in {__name__}.AARCH64_WHEEL.")
     url = files[filename]["url"]
     return url, zipfile.ZipFile(_RangeReader(session, url, files[filename]["size"]))
 
 
-#: Every image the lessons build, in journey order.
-IMAGES = (*TORCH_IMAGES, "onnx", "final")
 
 
 def measure_here(path: Path = PLATFORM_SIZES) -> None:
     """Write this machine's image sizes (`docker image inspect`) to `path` as its linux/amd64 table."""
     from workshop.engine import get_image
+    from workshop.journey import IMAGES
 
     sizes = {name: get_image(f"{config.IMAGE_REPO}:{name}").attrs["Size"] for name in IMAGES}
     data = json.loads(path.read_text()) if path.exists() else {

@@ -249,12 +249,12 @@ def wheels_from_report(report: Mapping[str, Any], sizes: Mapping[str, int]) -> t
     return tuple(sorted(wheels, key=lambda wheel: (-wheel.bytes, wheel.name)))
 
 
-def _pypi_sizes(session, name: str) -> dict[str, int]:
-    # PEP 691's JSON form of PyPI's simple index: every file of the project with its size.
+def pypi_files(session, name: str) -> dict[str, dict[str, Any]]:
+    """Every file PyPI holds for project `name`, by filename, with its URL and size (PEP 691 JSON)."""
     response = session.get(f"{PYPI_SIMPLE}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"},
-                           timeout=30)
+                           timeout=60)
     response.raise_for_status()
-    return {f["filename"]: f["size"] for f in response.json()["files"] if "size" in f}
+    return {f["filename"]: f for f in response.json()["files"]}
 
 
 def _size(session, name: str, url: str) -> int:
@@ -262,7 +262,7 @@ def _size(session, name: str, url: str) -> int:
     if parts.scheme == "file":
         return Path(unquote(parts.path)).stat().st_size
     if parts.hostname == "files.pythonhosted.org":
-        size = _pypi_sizes(session, name).get(_filename(url))
+        size = pypi_files(session, name).get(_filename(url), {}).get("size")
         if size is not None:
             return size
     # Any other index (PyTorch's, a local stand-in): the file's Content-Length, without its body.
