@@ -16,6 +16,11 @@ settings=()
 if [ "${1:-}" = "--offline" ]; then
     export WORKSHOP_SHARED=${WORKSHOP_SHARED:-$(cd .. && pwd)/shared}
     export WORKSHOP_MODEL_DIR=${WORKSHOP_MODEL_DIR:-$WORKSHOP_SHARED/models/sst2-minilm-l6}
+    if [ ! -f "$WORKSHOP_MODEL_DIR/config.json" ]; then
+        echo "[setup] no model at $WORKSHOP_MODEL_DIR (no config.json): put the shared folder beside this" \
+             "repository, or set WORKSHOP_SHARED or WORKSHOP_MODEL_DIR to where it is." >&2
+        exit 1
+    fi
     export HF_HUB_OFFLINE=1
     # The images' downloads: torch's CPU index and the Hub, stood in for by offline.sh.
     export WORKSHOP_TORCH_INDEX_URL=${WORKSHOP_TORCH_INDEX_URL:-http://127.0.0.1:${WORKSHOP_INDEX_PORT:-8765}/simple}
