@@ -322,3 +322,19 @@ def test_cleanup_removes_leftover_workshop_containers(http_image):
                 container.remove(force=True)
             except docker.errors.NotFound:
                 pass
+
+
+def test_the_build_command_builds_two_at_a_time_and_prints_one_row_each():
+    """`python -m workshop build NAME... --jobs 2` (setup's main job): every image built, run and
+    listed once, in the order asked, whatever order the builds finish in."""
+    import subprocess
+    import sys
+
+    names = ["final", "final-debug"]
+    done = subprocess.run([sys.executable, "-m", "workshop", "build", *names, "--jobs", "2"], cwd=config.REPO_ROOT,
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith(config.IMAGE_REPO)]
+    assert [row.split()[0] for row in rows] == [f"{config.IMAGE_REPO}:{name}" for name in names]
+    assert all("'label': 'POSITIVE'" in row for row in rows), done.stdout
+    assert "#1 [internal]" not in done.stdout + done.stderr  # no BuildKit log with two builds at once

@@ -451,6 +451,34 @@ def test_analysis_is_cached_per_image_id(images):
 
 
 @docker_engine
+def test_a_stored_analysis_serves_the_next_run_and_clean_forgets_it(images, monkeypatch, tmp_path):
+    """A new process (a notebook re-run) finds the analysis on disk and reads no layer again;
+    under another tag of the same image it carries that tag's name. forget() drops it."""
+    from workshop import layers
+
+    monkeypatch.setattr(layers, "ANALYSES_DIR", tmp_path)
+    first = analyze(images["delete-file"])
+    layers._cache.clear()  # what a new kernel starts with
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("the image was read again")
+
+    monkeypatch.setattr(layers, "read_saved_image", no_read)
+    alias = f"{images['delete-file']}-alias"
+    engine.client().images.get(images["delete-file"]).tag(alias)
+    try:
+        again = analyze(alias)
+        assert (again.id, again.wasted_bytes, len(again.layers)) == (first.id, first.wasted_bytes, len(first.layers))
+        assert again.image == alias
+        layers.forget(first.id)
+        assert not list(tmp_path.iterdir())
+        with pytest.raises(AssertionError, match="read again"):
+            analyze(images["delete-file"])
+    finally:
+        engine.client().images.remove(alias)
+
+
+@docker_engine
 def test_missing_image_is_a_lookup_error_that_says_to_build_it():
     """An unknown tag raises LookupError telling the learner to build the image first."""
     with pytest.raises(LookupError, match="build it first"):

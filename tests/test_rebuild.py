@@ -5,13 +5,16 @@ rebuilds on the Docker engine."""
 from __future__ import annotations
 
 import re
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from workshop import config, measure
-from workshop.engine import client
+from workshop.build import build
+from workshop.engine import ImageMissing, client, get_image
 
 # Lines of a real BuildKit plain log (`docker build --progress=plain`) of cache.Dockerfile's install,
 # pip 23.0.1 as the Debian stand-ins ship it: the local index names files by URL, PyPI by file
@@ -110,3 +113,25 @@ def test_rebuild_after_a_requirements_edit_runs_the_install_and_gives_its_cache_
     left = [r for r in client().df().get("BuildCache") or [] if marker in (r.get("Description") or "")]
     assert not left, left
     assert not _temporary_tags()
+
+
+@pytest.mark.docker
+def test_a_build_stopped_at_a_log_line_stops_at_once_and_keeps_nothing(tmp_path: Path):
+    """build(stop_at=...) cancels the build as Ctrl-C would: no image, no cache record, and the
+    step's process is gone (it would otherwise sleep for a minute)."""
+    marker = uuid.uuid4().hex
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM debian:bookworm-slim\nRUN echo started-{marker} && sleep 60 && echo finished-{marker}\n")
+    tag = f"{config.IMAGE_REPO}:stopped-{marker[:12]}"
+    began = time.monotonic()
+    result = build(tmp_path / "Dockerfile", tag, context=tmp_path, quiet=True, stop_at=f"^started-{marker}$")
+    assert time.monotonic() - began < 30
+    assert result.stopped and result.stopped_at == f"started-{marker}"
+    assert (result.image_id, result.size_bytes) == ("", 0)
+    assert any(f"started-{marker}" in step for step in measure.steps_run(result))
+    with pytest.raises(ImageMissing):
+        get_image(tag)
+    time.sleep(2)  # the engine tears the step's container down right after the client leaves
+    assert subprocess.run(["pgrep", "-f", f"finished-{marker}"], capture_output=True).returncode == 1
+    left = [r for r in client().df().get("BuildCache") or [] if marker in (r.get("Description") or "")]
+    assert not left, left

@@ -10,8 +10,10 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +34,7 @@ TAIL_LINES = 15
 # BuildKit's plain progress: every line starts with "#<vertex number> ".
 _STEP = re.compile(r"^#(\d+) (\[[^\]]*\d+/\d+\] .*)$")  # "#7 [stage-1 2/3] RUN pip install ..."
 _CACHED = re.compile(r"^#(\d+) CACHED$")
+_RUNNING = re.compile(r"^#(\d+) (\d+\.\d+) (.*)$")  # a step's own output, with its seconds: it runs
 _ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
 _OUTPUT = re.compile(r"^#(\d+) (?:\d+\.\d+ )?(.*)$")  # "#7 12.3 Collecting torch" (time is optional)
 _ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE | re.MULTILINE)
@@ -51,6 +54,13 @@ class BuildResult:
     cached_steps: list[str]
     image_id: str
     size_bytes: int
+    #: The log line at which the build was stopped on purpose (`build(stop_at=...)`): then no
+    #: image was written, and `image_id` is "" and `size_bytes` 0.
+    stopped_at: str | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_at is not None
 
 
 class BuildFailed(RuntimeError):
@@ -76,11 +86,15 @@ def build(
     target: str | None = None,
     no_cache: bool = False,
     quiet: bool = False,
+    stop_at: str | None = None,
 ) -> BuildResult:
     """Build `dockerfile` as `tag`, printing BuildKit's log line by line unless `quiet`.
 
     `dockerfile` is a short name ("naive" means dockerfiles/naive.Dockerfile) or a path (any
-    str with a "/" or a ".", or a Path).
+    str with a "/" or a ".", or a Path). `stop_at` is a regular expression: the build is stopped
+    (as Ctrl-C would) at the first line a step prints that it matches, and the result says so
+    (`stopped_at`; no image). Use it to see *that* a step runs again without waiting minutes for
+    it to finish.
     """
     path = dockerfile_path(dockerfile)
     engine.ensure_disk(MIN_FREE_BYTES, f"Building {tag}")
@@ -95,10 +109,15 @@ def build(
 
     log.info("building %s from %s", tag, path)
     start = time.monotonic()
-    returncode, lines = _stream(cmd, quiet)
+    returncode, lines, stopped_at = _stream(cmd, quiet, re.compile(stop_at) if stop_at else None)
     seconds = time.monotonic() - start
     text = "".join(lines)
     steps, cached, failed = _parse(lines)
+    if stopped_at is not None:
+        order = _step_order(path)
+        log.info("stopped building %s after %.1f s, at: %s", tag, seconds, textwrap.shorten(stopped_at, 80))
+        return BuildResult(tag, seconds, text, sorted(steps.values(), key=order),
+                           sorted((steps[n] for n in cached if n in steps), key=order), "", 0, stopped_at)
     if returncode != 0:
         raise _failure(tag, text, lines, steps, failed)
     image = engine.get_image(tag)
@@ -184,8 +203,9 @@ def dockerfile_path(dockerfile: str | Path) -> Path:
     return path
 
 
-def _stream(cmd: list[str], quiet: bool) -> tuple[int, list[str]]:
-    """Run `cmd` with BuildKit, echoing each line of its log as it arrives; return code and lines."""
+def _stream(cmd: list[str], quiet: bool, stop: re.Pattern[str] | None = None) -> tuple[int, list[str], str | None]:
+    """Run `cmd` with BuildKit, echoing each line of its log as it arrives; return code, lines, and
+    the step output line that matched `stop` (the build was interrupted there), if one did."""
     env = {**os.environ, "DOCKER_BUILDKIT": "1"}
     lines = []
     # BuildKit writes its progress to stderr; one pipe keeps the order.
@@ -197,6 +217,7 @@ def _stream(cmd: list[str], quiet: bool) -> tuple[int, list[str]]:
             f"The docker command ({cmd[0]}) is not installed or not on PATH: install Docker, or set "
             "WORKSHOP_DOCKER to the docker client's full path."
         ) from None
+    stopped_at = None
     with proc:
         try:
             for line in proc.stdout:
@@ -204,11 +225,21 @@ def _stream(cmd: list[str], quiet: bool) -> tuple[int, list[str]]:
                 if not quiet:
                     sys.stdout.write(line)
                     sys.stdout.flush()
+                if stop and stopped_at is None and (m := _RUNNING.match(line)) and stop.search(m[3]):
+                    stopped_at = m[3].strip()
+                    # As Ctrl-C in a terminal: the client cancels the build, and BuildKit stops the
+                    # step's container and keeps nothing of it.
+                    proc.send_signal(signal.SIGINT)
+                    try:
+                        proc.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                    break
         except BaseException:
             # An interrupted notebook cell must not leave a build running behind it.
             proc.kill()
             raise
-    return proc.returncode, lines
+    return proc.returncode, lines, stopped_at
 
 
 def _parse(lines: list[str]) -> tuple[dict[int, str], list[int], int | None]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from workshop import config, engine, journey, run
+from workshop import config, engine, journey, layers, run
 from workshop.build import build
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def clean(*, keep_build_cache: bool = False) -> Cleaned:
                          "set it to the repository of the workshop's own images, or unset it.")
     client = engine.client()
     before = disk_use()
-    containers, images = 0, []
+    containers, images, removed_ids = 0, [], set()
     for image in client.images.list(name=repo):
         for tag in image.tags:
             if tag.rsplit(":", 1)[0] != repo:
@@ -122,9 +122,13 @@ def clean(*, keep_build_cache: bool = False) -> Cleaned:
             try:
                 client.images.remove(tag)
                 images.append(tag)
+                removed_ids.add(image.id)
             except docker.errors.APIError as error:
                 # A container that is not the workshop's still uses it: its owner decides.
                 log.warning("kept %s: %s", tag, error.explanation)
+    # The stored layer-by-layer reads of the images that are gone (workshop.layers.analyze).
+    for image_id in removed_ids:
+        layers.forget(image_id)
     pruned = False
     if not keep_build_cache:
         done = subprocess.run([config.DOCKER_CLI, "builder", "prune", "-af"],

@@ -13,19 +13,22 @@ reads it in one pass (see `workshop.imagetar`); the waste figures come from `wor
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import pickle
 import re
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 import docker.errors
 import pandas as pd
 from docker.models.images import Image
 
-from workshop import engine
+from workshop import config, engine
 from workshop.engine import human
 from workshop.imagetar import SavedImage, open_chunks, read_saved_image
 from workshop.waste import Change, DiveFigures, FinalFile, dive_figures, squash, waste_rows
@@ -42,6 +45,11 @@ SAVE_TIMEOUT = 3600
 #: Analyses kept in memory (notebooks ask several questions about the same image in a row).
 CACHE_SIZE = 4
 _cache: OrderedDict[str, ImageAnalysis] = OrderedDict()
+#: Analyses kept on disk too, one file per image ID: an image ID names its exact layers, so a
+#: second run of the notebooks (an instructor's rehearsal) reads none of them again. Bump the
+#: version when ImageAnalysis or the waste rules change. `python -m workshop clean` empties it.
+ANALYSES_DIR = config.CACHE_DIR / "analyses"
+ANALYSIS_VERSION = 1
 
 # `docker history` shows what the builder recorded: "/bin/sh -c #(nop) CMD ..." (classic builder),
 # "|2 A=1 B=2 /bin/sh -c ..." (classic RUN with build args), "RUN |1 A=1 /bin/sh -c ... # buildkit".
@@ -332,12 +340,14 @@ def analyze(image: str | Image, *, compressed: bool = False) -> ImageAnalysis:
 
     With `compressed=True`, also gzip each layer on the fly to report the size a registry
     would store; much slower (zlib managed about 11 MB/s on our 2-core CI machine, so ~1.5
-    minutes per GB). Results are cached per image ID.
+    minutes per GB). Results are cached per image ID, in memory and in ANALYSES_DIR.
     """
     img = _image(image)
-    cached = _cache.get(img.id)
+    cached = _cache.get(img.id) or _stored(img.id)
     if cached is not None and (cached.compressed_bytes is not None or not compressed):
-        _cache.move_to_end(img.id)
+        if (cached.image, cached.tags) != (_name(image), list(img.tags)):  # the same image by another name
+            cached = dataclasses.replace(cached, image=_name(image), tags=list(img.tags))
+        _remember(cached, store=False)
         return cached
     log.info("reading %s (%s) layer by layer%s", _name(image), human(img.attrs["Size"]),
              ", gzipping each" if compressed else "")
@@ -359,10 +369,50 @@ def analyze(image: str | Image, *, compressed: bool = False) -> ImageAnalysis:
         api.timeout = usual
     saved = read_saved_image(open_chunks(chunks), compressed=compressed)
     analysis = _build(saved, _name(image), img.id, list(img.tags), compressed)
-    _cache[img.id] = analysis
+    _remember(analysis)
+    return analysis
+
+
+def _stored_path(image_id: str) -> Path:
+    return ANALYSES_DIR / f"v{ANALYSIS_VERSION}-{image_id.removeprefix('sha256:')}.pickle"
+
+
+def _stored(image_id: str) -> ImageAnalysis | None:
+    """The analysis of `image_id` an earlier run stored, if any (a damaged file is read again)."""
+    try:
+        with _stored_path(image_id).open("rb") as stored:
+            analysis = pickle.load(stored)  # noqa: S301  (our own cache, written by _remember)
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # noqa: BLE001  (a file cut short or from an older version: read the image)
+        log.warning("ignoring the stored analysis of %s: %s", image_id[:19], error)
+        return None
+    return analysis if isinstance(analysis, ImageAnalysis) and analysis.id == image_id else None
+
+
+def forget(image_id: str) -> None:
+    """Drop the analysis of `image_id` from memory and disk (its image was removed)."""
+    _cache.pop(image_id, None)
+    _stored_path(image_id).unlink(missing_ok=True)
+
+
+def _remember(analysis: ImageAnalysis, *, store: bool = True) -> None:
+    """Keep `analysis` in memory, and on disk unless `store` is False (a disk that refuses costs a warning)."""
+    _cache[analysis.id] = analysis
+    _cache.move_to_end(analysis.id)
     while len(_cache) > CACHE_SIZE:
         _cache.popitem(last=False)
-    return analysis
+    if not store or not analysis.id:
+        return
+    path = _stored_path(analysis.id)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with partial.open("wb") as out:
+            pickle.dump(analysis, out, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(path)
+    except OSError as error:
+        log.warning("could not store the analysis of %s in %s: %s", analysis.image, ANALYSES_DIR, error)
 
 
 def inspect_report(image: str | Image) -> dict:

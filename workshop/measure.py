@@ -211,7 +211,8 @@ class Rebuild:
 
 def rebuild_after_edit(dockerfile: str | Path, *, edit: str = "app/predictor.py", target: str | None = None,
                        rewrite: Callable[[str], str] | None = None, build_first: bool = True,
-                       give_back: bool = True, tag: str | None = None, root: Path = config.REPO_ROOT) -> Rebuild:
+                       give_back: bool = True, tag: str | None = None, root: Path = config.REPO_ROOT,
+                       stop_at: str | None = None) -> Rebuild:
     """Build `dockerfile` from a copy of the repository (`root`), add one comment line to `edit`, build again.
 
     The repository itself is never touched, and the added line is unique, so the second build
@@ -220,7 +221,8 @@ def rebuild_after_edit(dockerfile: str | Path, *, edit: str = "app/predictor.py"
     build (when the caller knows it comes from the cache, or does not care). The image is built
     under a temporary tag (edited-<Dockerfile name>) unless `tag` is given, and that one is removed; with
     `give_back`, build cache records that RUN steps filled (a reinstall: gigabytes no later build
-    reuses) are dropped again.
+    reuses) are dropped again. `stop_at` stops the second build at the first log line it matches
+    (build(stop_at=...)): enough to see that an install runs again, without waiting for it.
     """
     path = dockerfile_path(dockerfile)
     temporary = tag is None
@@ -236,7 +238,7 @@ def rebuild_after_edit(dockerfile: str | Path, *, edit: str = "app/predictor.py"
                 before = build(path, tag, context=context, target=target, quiet=True)
             with (context / edit).open("a", encoding="utf-8") as edited:
                 edited.write(f"# a one-line change ({uuid.uuid4().hex})\n")
-            after = build(path, tag, context=context, target=target, quiet=True)
+            after = build(path, tag, context=context, target=target, quiet=True, stop_at=stop_at)
         finally:
             if temporary:
                 try:

@@ -48,4 +48,4 @@ docker_cli=$(WORKSHOP_SETTINGS="" python -m workshop.dockercli)
 echo "[setup] settings recorded in .workshop.env:" >&2
 grep -v '^#' .workshop.env | sed 's/^/[setup]   /' >&2
 
-python -m workshop build all
+python -m workshop build all --jobs 2
