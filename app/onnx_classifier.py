@@ -51,4 +51,4 @@ class OnnxClassifier:
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities = exp / exp.sum(axis=1, keepdims=True)
         best = probabilities.argmax(axis=1)
-        return [{"label": self.labels[int(i)], "score": float(row[i])} for i, row in zip(best, probabilities)]
+        return [{"label": self.labels[int(i)], "score": float(row[i])} for i, row in zip(best, probabilities, strict=True)]

@@ -17,9 +17,8 @@ import os
 import threading
 
 from flask import Flask, abort, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-
 from predictor import InputError, classify, configure_logging, decode_text, load_classifier
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 

@@ -59,10 +59,6 @@ LABEL org.opencontainers.image.title="bert-classifier" \
       org.opencontainers.image.description="BERT sentiment classifier: batch run and HTTP API (gunicorn)" \
       org.opencontainers.image.base.name="python:3.11-slim"
 
-# A fixed UID, not root: files it may read are world-readable, it owns nothing it could change,
-# and the UID is the same on every build (volume permissions and Kubernetes' runAsUser need one).
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
-
 # torch, transformers, flask, gunicorn and the compiled wordcount, with their scripts.
 COPY --from=builder /opt/venv /opt/venv
 # The venv's python, pip-installed packages and gunicorn come first.
@@ -75,6 +71,10 @@ COPY --from=model /model /opt/model
 ENV MODEL_ID=/opt/model \
     HF_HUB_OFFLINE=1 \
     PYTHONDONTWRITEBYTECODE=1
+
+# A fixed UID, not root: files it may read are world-readable, it owns nothing it could change,
+# and the UID is the same on every build (volume permissions and Kubernetes' runAsUser need one).
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
 
 # In app/, where gunicorn finds gunicorn.conf.py.
 WORKDIR /srv/app

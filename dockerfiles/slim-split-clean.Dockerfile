@@ -2,7 +2,7 @@
 # instructions. The final filesystem has no gcc and no apt lists, yet the image ships them: every
 # RUN writes a layer, and deleting a file in a later layer only hides it, the bytes stay in the
 # layer that added them. Lesson 03 measures that waste. To keep the build short, pip builds only
-# wordcount here, the one package that needs the compiler; the rest of app/requirements.txt is
+# wordcount here, the one package that needs the compiler; the rest of the requirements is
 # not the point. Build from the repo root:
 #   docker build -f dockerfiles/slim-split-clean.Dockerfile -t bert-classifier:slim-split-clean .
 # Hadolint rules broken on purpose (the lesson): DL3008 and DL3009 on the compiler line, whose

@@ -1,11 +1,13 @@
 # Exercise 04-runtime-stage: write the runtime stage of the multi-stage build.
 #
 # The builder stage below is complete: it compiles and installs everything into the venv
-# /opt/venv. Add the final stage: it starts from python:3.11-slim (no compiler), copies the
-# venv from the builder, puts the venv first on PATH, and adds the app. It never runs pip.
+# /opt/venv. Goal: a last stage whose image has no compiler, never runs pip, imports every
+# package the builder installed, and classifies app/sample_data/sample_text.txt when run with
+# no arguments.
 #
-# Check it from the repository root (it builds this file and runs the image):
-#   python -m workshop check 04-runtime-stage
+# Checked from the repository root by `python -m workshop check 04-runtime-stage`: it builds
+# this file, looks for gcc, imports wordcount, reads the runtime stage's instructions for a pip
+# install, and runs the batch job. Stuck? The hints are in exercises/README.md.
 
 FROM python:3.11 AS builder
 
@@ -23,7 +25,7 @@ ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 RUN pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
 
-# BEGIN SOLUTION: FROM python:3.11-slim, COPY --from=builder /opt/venv /opt/venv, ENV PATH=/opt/venv/bin:$PATH, WORKDIR /srv, COPY app/ app/ and the CMD that classifies app/sample_data/sample_text.txt
+# BEGIN SOLUTION: the runtime stage (the goal is at the top of this file)
 FROM python:3.11-slim
 
 COPY --from=builder /opt/venv /opt/venv

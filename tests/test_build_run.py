@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shlex
+import shutil
 import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -327,9 +333,6 @@ def test_cleanup_removes_leftover_workshop_containers(http_image):
 def test_the_build_command_builds_two_at_a_time_and_prints_one_row_each():
     """`python -m workshop build NAME... --jobs 2` (setup's main job): every image built, run and
     listed once, in the order asked, whatever order the builds finish in."""
-    import subprocess
-    import sys
-
     names = ["final", "final-debug"]
     done = subprocess.run([sys.executable, "-m", "workshop", "build", *names, "--jobs", "2"], cwd=config.REPO_ROOT,
                           capture_output=True, text=True, timeout=1800)
@@ -338,3 +341,61 @@ def test_the_build_command_builds_two_at_a_time_and_prints_one_row_each():
     assert [row.split()[0] for row in rows] == [f"{config.IMAGE_REPO}:{name}" for name in names]
     assert all("'label': 'POSITIVE'" in row for row in rows), done.stdout
     assert "#1 [internal]" not in done.stdout + done.stderr  # no BuildKit log with two builds at once
+
+
+# --- the commands the helpers print --------------------------------------------------------------
+
+def test_build_prints_the_command_it_runs_and_that_command_builds_the_same_image(tmp_path, images, caplog):
+    """The "$ docker build ..." line a build logs, typed in a terminal at the repository's root,
+    builds the same image (every step from the cache)."""
+
+    stamp = uuid.uuid4().hex
+    path = _dockerfile(tmp_path, f"FROM debian:bookworm-slim\nARG GREETING\nRUN echo $GREETING {stamp} > /stamp\n")
+    tag = f"{PREFIX}:printed"
+    images.append(tag)
+    with caplog.at_level(logging.INFO, logger="workshop.build"):
+        result = build(path, tag, context=tmp_path, build_args={"GREETING": "hello there"}, quiet=True)
+    printed = [line for record in caplog.records for line in record.getMessage().splitlines() if line.startswith("$ ")]
+    assert len(printed) == 1 and "--build-arg 'GREETING=hello there'" in printed[0]
+    engine.client().images.remove(tag)
+    done = subprocess.run(shlex.split(printed[0][2:]), cwd=config.REPO_ROOT, capture_output=True, text=True,
+                          env={**os.environ, "DOCKER_BUILDKIT": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert engine.client().images.get(tag).id == result.image_id
+
+
+def test_the_printed_docker_run_starts_the_same_container_as_the_sdk(tmp_path):
+    """docker_run_command's flags mean what docker-py's options mean: both containers print the same."""
+
+    from workshop.run import docker_run_command, run_container
+
+    (tmp_path / "note.txt").write_text("mounted read-only\n")
+    tmp_path.chmod(0o755)  # readable by the container's user 65534 (pytest makes it 0700)
+    (tmp_path / "note.txt").chmod(0o644)
+    script = ("echo $GREETING; cat /data/note.txt; id -u; "
+              "touch /x 2>/dev/null || echo read-only root; touch /scratch/y && echo tmpfs writable; "
+              "(getent hosts example.org >/dev/null && echo network) || echo no network")
+    options = {"environment": {"GREETING": "hello there"}, "read_only": True, "tmpfs": {"/scratch": "size=1m"},
+               "volumes": {str(tmp_path): {"bind": "/data", "mode": "ro"}}, "user": "65534",
+               "network_mode": "none", "entrypoint": ["sh", "-c"]}
+    sdk = run_container("debian:bookworm-slim", [script], **options)
+    command = docker_run_command("debian:bookworm-slim", [script], **options)
+    cli = subprocess.run([config.DOCKER_CLI, *command[1:]], capture_output=True, text=True, timeout=120)
+    assert cli.returncode == sdk.exit_code == 0, cli.stderr
+    assert cli.stdout == sdk.stdout == "hello there\nmounted read-only\n65534\nread-only root\ntmpfs writable\nno network\n"
+    assert shlex.join(command).startswith("docker run --rm ")
+    with pytest.raises(ValueError, match="privileged"):
+        docker_run_command("debian:bookworm-slim", privileged=True)
+
+
+def test_a_notebook_works_like_a_terminal_at_the_repository_root(tmp_path):
+    """After setup(), shell cells run in the repository's folder, with the docker client the
+    workshop builds with first on PATH and BuildKit on."""
+
+    probe = ("from workshop.notebook import setup; setup(); import os, shutil; "
+             "print(os.getcwd()); print(os.path.realpath(shutil.which('docker'))); print(os.environ['DOCKER_BUILDKIT'])")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    cwd, docker, buildkit = done.stdout.split()
+    assert Path(cwd) == config.REPO_ROOT
+    assert docker == os.path.realpath(shutil.which(config.DOCKER_CLI))
+    assert buildkit == "1"

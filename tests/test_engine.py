@@ -134,3 +134,16 @@ def test_get_image_of_a_missing_tag_says_build_it_first():
     """get_image() raises ImageMissing (a LookupError) with a hint instead of trying to pull."""
     with pytest.raises(LookupError, match="no image 'workshoptest-h4:never-built' on this Docker engine yet: build"):
         engine.get_image("workshoptest-h4:never-built")
+
+
+def test_package_names_never_shadow_a_submodule():
+    """`from workshop import X` gives the same object whatever was imported before: no exported
+    name is also a submodule (`workshop.build` is the module; its `build` is the function)."""
+    import pkgutil
+
+    import workshop
+
+    submodules = {module.name for module in pkgutil.iter_modules(workshop.__path__)}
+    assert not submodules & set(workshop.__all__) - {"config", "checks", "exercises"}
+    for name in set(workshop.__all__) - submodules:
+        assert not isinstance(getattr(workshop, name), type(workshop)), name

@@ -295,3 +295,33 @@ def test_each_chart_draws_its_own_figure_on_its_own_axis(tmp_path):
     assert len({id(f) for f in figures.values()}) == 3
     # The size chart's bars are the components alone (4 stacked parts of one image), no start bars.
     assert len(figures["size"].axes[0].patches) == 4
+
+
+def test_reuse_shows_the_stored_row_only_for_the_same_image_and_settings(tmp_path, monkeypatch):
+    """Params.reuse: the row stored for an image ID and settings comes back without measuring;
+    another image ID or other settings measure again; agreement follows this run's reference."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
+    images = {"bert-classifier:a": SimpleNamespace(id="sha256:aaa", attrs={})}
+    monkeypatch.setattr(journey.engine, "get_image", lambda tag: images[tag])
+    measured = []
+
+    def fake_measure(name, tag, image, params, *, sentences, reference):
+        measured.append((name, image.id))
+        return {"image": name, "tag": tag, "measured": True, "id": image.id, "note": "",
+                "labels": ["POSITIVE", "NEGATIVE"], "agreement": 1.0}
+
+    monkeypatch.setattr(journey, "_measure_image", fake_measure)
+    monkeypatch.setattr(config, "IMAGE_REPO", "bert-classifier")
+    params = journey.Params(reuse=True, sentences=2)
+    first = journey.measure_image("a", params, sentences=None)
+    again = journey.measure_image("a", params, sentences=None, reference=["POSITIVE", "POSITIVE"])
+    assert measured == [("a", "sha256:aaa")]
+    assert again["labels"] == first["labels"] and again["agreement"] == 0.5
+    assert "reused: same image, same settings" in again["note"]
+    journey.measure_image("a", journey.Params(reuse=True, sentences=3), sentences=None)  # other settings
+    images["bert-classifier:a"] = SimpleNamespace(id="sha256:bbb", attrs={})             # a rebuilt image
+    journey.measure_image("a", params, sentences=None)
+    journey.measure_image("a", journey.Params(reuse=False, sentences=2), sentences=None)  # asked not to reuse
+    assert measured == [("a", "sha256:aaa"), ("a", "sha256:aaa"), ("a", "sha256:bbb"), ("a", "sha256:bbb")]

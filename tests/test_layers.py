@@ -527,3 +527,22 @@ def test_analysis_of_a_real_image_streams(images):
         tracemalloc.stop()
     assert analysis.size_bytes > 100 * MB
     assert peak < analysis.size_bytes / 5, f"peak Python memory {peak / MB:.1f} MB"
+
+
+@docker_engine
+def test_a_full_disk_while_the_engine_streams_the_image_is_a_disk_full_error(images, monkeypatch, tmp_path):
+    """docker-py's get_image is lazy: the engine's "no space left" arrives with the first chunk,
+    inside the read; it still becomes DiskFull with the free-space hint, not a raw APIError."""
+    from workshop import layers
+
+    monkeypatch.setattr(layers, "ANALYSES_DIR", tmp_path)  # nothing stored from an earlier read
+    layers._cache.clear()
+    image = engine.get_image(images["delete-file"])
+
+    def full_disk(*args, **kwargs):
+        raise docker.errors.APIError("write /var/lib/docker/tmp/docker-export-1/layer.tar: no space left on device")
+        yield b""  # a generator, as docker-py's
+
+    monkeypatch.setattr(type(image.client.api), "get_image", lambda self, *a, **k: full_disk())
+    with pytest.raises(engine.DiskFull, match="ran out of disk"):
+        analyze(images["delete-file"])

@@ -14,10 +14,9 @@ from contextlib import contextmanager
 import pytest
 import requests
 from conftest import REPO_ROOT
-from werkzeug.serving import make_server
-
 from predictor import Classifier
 from server import create_app
+from werkzeug.serving import make_server
 
 POSITIVE = "What a wonderful, heartwarming film. I loved every minute of it."
 NEGATIVE = "A dull, tedious mess. I hated every minute of it."

@@ -91,7 +91,7 @@ def test_sizes_add_up_and_only_cuda_distributions_count_as_cuda():
         item("sympy", "1.14.0", "https://files.example/sympy-1.14.0-py3-none-any.whl"),
         item("torchvision", "0.28.0", "https://cpu.example/torchvision-0.28.0%2Bcpu-cp311-cp311-linux.whl"),
     ]}
-    sizes = dict(zip((i["download_info"]["url"] for i in report["install"]), (500, 400, 200, 8, 6, 3)))
+    sizes = dict(zip((i["download_info"]["url"] for i in report["install"]), (500, 400, 200, 8, 6, 3), strict=True))
     cost = Cost("torch", "linux/amd64", "PyPI", torchcost.wheels_from_report(report, sizes))
     assert [w.name for w in cost.wheels] == ["torch", "nvidia-cublas", "triton", "cuda-bindings", "sympy", "torchvision"]
     assert cost.wheels[-1] == Wheel("torchvision", "0.28.0", "torchvision-0.28.0+cpu-cp311-cp311-linux.whl", 3)
@@ -122,3 +122,29 @@ def test_cuda_build_command_overrides_an_arg_the_naive_dockerfile_declares():
     assert command[command.index("--build-arg") + 1] == "TORCH_INDEX_URL=https://pypi.org/simple"
     assert command[command.index("-t") + 1] == "bert-classifier:naive-cuda"
     assert re.search(r"^ARG TORCH_INDEX_URL\b", config.dockerfile("naive").read_text(), re.M)
+
+
+def test_figures_resolved_today_serve_the_rest_of_the_day(tmp_path, monkeypatch):
+    """measure() keeps its figures for the day; measure_or_recorded() then resolves nothing for
+    scenarios already resolved today, and resolves again for another one or on another day."""
+    monkeypatch.setattr(torchcost, "TODAY", tmp_path / "today.json")
+    wheel = Wheel("torch", "2.13.0", "torch-2.13.0-cp311-cp311-linux.whl", 100)
+    cost = Cost("torch", "linux/amd64", "PyPI", (wheel,))
+    calls = []
+
+    def fake_resolve(what, platform, source, *, pip=None):
+        calls.append((what, platform, source))
+        return Cost(what, platform, source, (wheel,))
+
+    monkeypatch.setattr(torchcost, "resolve", fake_resolve)
+    monkeypatch.setattr(torchcost, "resolver_pip", lambda: ["pip"])
+    torchcost.measure([("torch", "linux/amd64", "PyPI")])
+    again = torchcost.measure_or_recorded([("torch", "linux/amd64", "PyPI")])
+    assert calls == [("torch", "linux/amd64", "PyPI")] and again.costs == (cost,) and again.note == ""
+    torchcost.measure_or_recorded([("torch", "linux/arm64", "PyPI")])
+    assert calls[-1] == ("torch", "linux/arm64", "PyPI")
+    kept = json.loads((tmp_path / "today.json").read_text())
+    kept["date"] = "2000-01-01"
+    (tmp_path / "today.json").write_text(json.dumps(kept))
+    torchcost.measure_or_recorded([("torch", "linux/amd64", "PyPI")])
+    assert len(calls) == 3

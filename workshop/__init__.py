@@ -2,13 +2,15 @@
 
 Everything a notebook needs more than once lives here, so that each cell stays short:
 
-- ``build``, ``run_batch``, ``serve``: build an image with the log streamed live, run it, serve it.
-- ``image_summary``, ``layer_table``, ``analyze``, ``diff_images``, ``explorer``: what
-  ``docker images``, ``docker history`` and dive show, through the Docker SDK.
+- ``run_batch``, ``serve``: run an image, serve it (``from workshop.build import build`` builds
+  one with the log streamed live).
+- ``image_summary``, ``layer_table``, ``analyze``, ``diff_images``: what ``docker images``,
+  ``docker history`` and dive show, through the Docker SDK (``workshop.layers.explorer`` browses).
 - ``checks`` and ``exercises``: the checks behind every exercise.
 
 Names are imported on first use, so ``python -m workshop.setup_check`` works even when
-half of the workshop's packages are still missing.
+half of the workshop's packages are still missing. A name here never shadows a submodule:
+``workshop.build`` and ``workshop.explorer`` are modules, whatever was imported before.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ _EXPORTS = {
     "human": "workshop.engine",
     "DockerUnavailable": "workshop.engine",
     "DiskFull": "workshop.engine",
-    "build": "workshop.build",
     "BuildFailed": "workshop.build",
     "run_batch": "workshop.run",
     "serve": "workshop.run",
@@ -33,7 +34,6 @@ _EXPORTS = {
     "layer_table": "workshop.layers",
     "analyze": "workshop.layers",
     "diff_images": "workshop.layers",
-    "explorer": "workshop.layers",
 }
 
 __all__ = sorted(_EXPORTS)

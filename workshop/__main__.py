@@ -61,7 +61,7 @@ def _build(names: list[str], jobs: int = 1) -> int:
     header = ("image", "size here", "published", "build", "batch result")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)))
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)))
     return 0
 
 

@@ -10,13 +10,14 @@ import json
 import logging
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from workshop import config, engine
@@ -98,16 +99,18 @@ def build(
     """
     path = dockerfile_path(dockerfile)
     engine.ensure_disk(MIN_FREE_BYTES, f"Building {tag}")
-    cmd = [config.DOCKER_CLI, "build", "--progress=plain", "--network=host", "-f", str(path), "-t", tag]
+    # Run from the repository's folder with the paths relative to it: the command we print is the
+    # one to type in a terminal there.
+    cmd = [config.DOCKER_CLI, "build", "--progress=plain", *build_network(), "-f", _from_repo(path)]
     for name, value in build_args_for(path, build_args).items():
         cmd += ["--build-arg", f"{name}={value}"]
     if target:
         cmd += ["--target", target]
     if no_cache:
         cmd.append("--no-cache")
-    cmd.append(str(context))
+    cmd += ["-t", tag, _from_repo(Path(context))]
 
-    log.info("building %s from %s", tag, path)
+    log.info("building %s, from the repository's root:\n$ %s", tag, shlex.join(cmd))
     start = time.monotonic()
     returncode, lines, stopped_at = _stream(cmd, quiet, re.compile(stop_at) if stop_at else None)
     seconds = time.monotonic() - start
@@ -143,7 +146,7 @@ def _record(result: BuildResult, dockerfile: Path, target: str | None, no_cache:
         "tag": result.tag, "dockerfile": dockerfile.name, "target": target, "seconds": round(result.seconds, 3),
         "steps": len(result.steps), "cached_steps": len(result.cached_steps), "cold": is_cold(result),
         "no_cache": no_cache, "image_id": result.image_id, "size_bytes": result.size_bytes,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     try:
         config.BUILD_LEDGER.parent.mkdir(parents=True, exist_ok=True)
@@ -165,6 +168,11 @@ def ledger(path: str | Path | None = None) -> list[dict]:
         except json.JSONDecodeError:
             continue  # a line cut short by a crash
     return entries
+
+
+def build_network() -> list[str]:
+    """The --network option of every build (config.BUILD_NETWORK), or none."""
+    return [f"--network={config.BUILD_NETWORK}"] if config.BUILD_NETWORK else []
 
 
 def build_args_for(dockerfile: Path, build_args: dict[str, str] | None = None) -> dict[str, str]:
@@ -190,6 +198,12 @@ def _step_order(dockerfile: Path):
     return key
 
 
+def _from_repo(path: Path) -> str:
+    """`path` relative to the repository's folder ("." for the folder itself), or absolute outside it."""
+    path = path.resolve()
+    return str(path.relative_to(config.REPO_ROOT)) if path.is_relative_to(config.REPO_ROOT) else str(path)
+
+
 def dockerfile_path(dockerfile: str | Path) -> Path:
     """The Dockerfile a short name ("naive": dockerfiles/naive.Dockerfile) or a path stands for."""
     if isinstance(dockerfile, str) and not re.search(r"[/.]", dockerfile):
@@ -211,7 +225,7 @@ def _stream(cmd: list[str], quiet: bool, stop: re.Pattern[str] | None = None) ->
     # BuildKit writes its progress to stderr; one pipe keeps the order.
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace", bufsize=1, env=env)
+                                errors="replace", bufsize=1, env=env, cwd=config.REPO_ROOT)
     except FileNotFoundError:
         raise DockerUnavailable(
             f"The docker command ({cmd[0]}) is not installed or not on PATH: install Docker, or set "

@@ -104,6 +104,13 @@ def _build_args() -> dict[str, str]:
 BUILD_ARGS = _build_args()
 
 
+#: The network of every build's RUN steps: unset (Docker's default, with internet access) on a
+#: learner's machine; "host" where the builds' package index listens on the machine's loopback
+#: (offline rooms and our CI: setup.sh --offline records it). It is part of BuildKit's cache key,
+#: so the builds you type and the workshop's helpers must agree on it.
+BUILD_NETWORK = os.environ.get("WORKSHOP_BUILD_NETWORK") or None
+
+
 def offline() -> bool:
     """True when images must not reach the Hugging Face Hub."""
     return MODEL_DIR is not None

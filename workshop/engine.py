@@ -151,12 +151,10 @@ def ensure_disk(need_bytes: int, what: str) -> int:
 
 def human(nbytes: float) -> str:
     """Decimal size with three significant digits, as `docker image ls` shows it ("7.38 GB")."""
-    value, units = float(nbytes), ("B", "kB", "MB", "GB", "TB")
-    for unit in units[:-1]:
-        # Round first: 999.7 MB shows as "1 GB", not "1e+03 MB".
-        if float(f"{value:.3g}") < 1000:
-            break
+    value, units = float(nbytes), ["kB", "MB", "GB", "TB"]
+    unit = "B"
+    # Round first: 999.7 MB shows as "1 GB", not "1e+03 MB".
+    while units and float(f"{value:.3g}") >= 1000:
         value /= 1000
-    else:
-        unit = units[-1]
+        unit = units.pop(0)
     return f"{float(f'{value:.3g}'):g} {unit}"

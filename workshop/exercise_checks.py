@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,7 +26,7 @@ from workshop.build import BuildFailed, BuildOutOfSpace, BuildResult, build
 from workshop.checks import CheckFailed
 from workshop.exercises import SOLUTIONS_DIR, exercise
 from workshop.layers import analyze, layer_bytes, layer_table
-from workshop.run import RunFailed, run_batch
+from workshop.run import RunFailed, run_batch, serve
 
 NAIVE = f"{config.IMAGE_REPO}:naive"
 #: What pip prints when it needs a C compiler the image does not have.
@@ -209,6 +210,51 @@ def cache_mount(path: Path) -> None:
     _expect(checks.torch_cpu_only, tag,
             sentence=f"torch in {tag} is the CUDA build: keep --extra-index-url \"$TORCH_INDEX_URL\" on pip install.")
     _expect_batch_result(tag, path)
+
+
+#: How long the hardening check waits for Docker to call the container healthy once the API answers:
+#: a few intervals of the health check (Docker's default interval is 30 s).
+HEALTHY_WITHIN_S = 100
+
+
+@exercise("05-production-hardening", title="Harden the production image", lesson="05")
+def production_hardening(path: Path) -> None:
+    tag = _tag("05-production-hardening", path)
+    _build(path, tag)
+    config_ = engine.get_image(tag).attrs["Config"]
+    user = (config_.get("User") or "").split(":")[0]
+    if user in ("", "0", "root"):
+        raise CheckFailed(f"The image built from {path.name} runs as root: create a user with a fixed UID "
+                          "(useradd --uid) and switch to it with USER near the end.")
+    if not user.isdigit():
+        raise CheckFailed(f"The image runs as `{user}`, a name: use the numeric UID in USER (USER 10001:10001), "
+                          "so that Kubernetes' runAsNonRoot can verify it is not root without reading /etc/passwd.")
+    health = config_.get("Healthcheck") or {}
+    if not health.get("Test") or health["Test"][0] == "NONE":
+        raise CheckFailed(f"The image built from {path.name} has no HEALTHCHECK: add one whose command asks the "
+                          "API's GET /health, with the Python the image already has (no curl in slim).")
+    try:
+        with serve(tag, command=["gunicorn"], read_only=True, tmpfs={"/tmp": ""}, timeout=300) as server:
+            status = _health_status(server.container)
+    except RunFailed as failure:
+        last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
+        raise CheckFailed(f"`gunicorn` does not serve the API with --read-only --tmpfs /tmp: {last[0]}") from None
+    if status != "healthy":
+        raise CheckFailed(f"The API answers, but Docker still calls the container `{status}` after "
+                          f"{HEALTHY_WITHIN_S} s: run your HEALTHCHECK's command in the container by hand "
+                          "(docker exec) and read its error.")
+    _expect_batch_result(tag, path, entrypoint='CMD ["python", "predictor.py", "sample_data/sample_text.txt"]')
+
+
+def _health_status(container) -> str:
+    """The container's health as Docker reports it, once it is no longer "starting" (or the wait ends)."""
+    deadline = time.monotonic() + HEALTHY_WITHIN_S
+    while True:
+        container.reload()
+        status = container.attrs["State"].get("Health", {}).get("Status", "none")
+        if status != "starting" or time.monotonic() > deadline:
+            return status
+        time.sleep(1)
 
 
 # --- lesson 06 ----------------------------------------------------------------------------------

@@ -209,7 +209,11 @@ def _render(path: Path) -> str:
     return exercise_dockerfile(path.read_text(encoding="utf-8"), where)
 
 
-def _readme(exercises: list[Exercise], files: Mapping[str, str]) -> str:
+#: Hints for the Dockerfile exercises, folded (`<details>`), appended to exercises/README.md.
+HINTS_FILE = "hints.md"
+
+
+def _readme(exercises: list[Exercise], files: Mapping[str, str], hints: str = "") -> str:
     rows = "\n".join(
         f"| {ex.lesson} | {ex.title} | [{files[ex.id]}]({files[ex.id]}) | `python -m workshop check {ex.id}` |"
         for ex in sorted(exercises, key=lambda ex: (ex.lesson, ex.id))
@@ -232,7 +236,7 @@ which is in `solutions/`.
 
 These files are generated from `solutions/` by `python -m workshop generate-exercises`
 (instructors only: it overwrites your work here).
-"""
+""" + (f"\n{hints.strip()}\n" if hints.strip() else "")
 
 
 def render_all(solutions_dir: Path = SOLUTIONS_DIR,
@@ -248,7 +252,9 @@ def render_all(solutions_dir: Path = SOLUTIONS_DIR,
     if duplicated := sorted({i for i in ids if ids.count(i) > 1}):
         raise LookupError(f"more than one solution file for {', '.join(duplicated)}")
     files = {p.name: _render(p) for p in sources}
-    files["README.md"] = _readme(list(exercises.values()), dict(zip(ids, (p.name for p in sources))))
+    hints = solutions_dir / HINTS_FILE
+    files["README.md"] = _readme(list(exercises.values()), dict(zip(ids, (p.name for p in sources), strict=True)),
+                                 hints.read_text() if hints.is_file() else "")
     return files
 
 

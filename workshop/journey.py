@@ -39,7 +39,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,8 @@ COMPONENTS = ("base OS + Python + app", "other Python packages", "torch + CUDA l
 GZIP_CACHE = "layer-gzip.json"
 #: JSON cache of the figures that need the whole image read, one entry per image ID.
 READ_CACHE = "image-reads.json"
+#: JSON store of every image's measured row, per image ID and parameters (Params.reuse).
+MEASURED_STORE = "journey-measured.json"
 
 
 # --- parameters and the machine ----------------------------------------------------------------
@@ -108,12 +110,15 @@ class Params:
     cold_builds: bool = False
     #: Sentences of SST-2 dev to classify (None: all 872).
     sentences: int | None = None
+    #: Show an image's figures from an earlier run on this machine when the image (its ID) and
+    #: every parameter above are the same, instead of measuring again (a rehearsal's re-run).
+    reuse: bool = False
 
     @classmethod
     def from_env(cls, **defaults: Any) -> Params:
         """`defaults` (a notebook's choice), overridden by WORKSHOP_JOURNEY_SECONDS, _STARTS, _CPUS,
         _READ_MAX_GB ("all" or GB), _COMPRESSED (0/1), _DIVE (auto/yes/no), _REBUILD (a comma
-        list, "all" or "none") and _SENTENCES."""
+        list, "all" or "none"), _SENTENCES and _REUSE (0/1)."""
         env = os.environ.get
         values: dict[str, Any] = {}
         if env("WORKSHOP_JOURNEY_SECONDS"):
@@ -133,6 +138,8 @@ class Params:
             values["rebuild"] = _names(env("WORKSHOP_JOURNEY_REBUILD"))
         if env("WORKSHOP_JOURNEY_SENTENCES"):
             values["sentences"] = int(env("WORKSHOP_JOURNEY_SENTENCES"))
+        if env("WORKSHOP_JOURNEY_REUSE"):
+            values["reuse"] = env("WORKSHOP_JOURNEY_REUSE") not in ("0", "no", "false")
         return cls(**{**defaults, **values})
 
 
@@ -159,7 +166,7 @@ def machine() -> dict[str, Any]:
         "cpu": cpu, "cores": os.cpu_count(), "memory_bytes": memory or info.get("MemTotal"),
         "kernel": platform.release(), "os": info.get("OperatingSystem"),
         "docker": engine.client().version().get("Version"), "cgroup": f"v{info.get('CgroupVersion', '1')}",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -565,15 +572,46 @@ def serve_command(name: str) -> list[str]:
     return SERVE_COMMANDS.get(name, run.SERVER_COMMAND)
 
 
+def _measured_key(image_id: str, name: str, params: Params) -> str:
+    """What a stored row stands for: the image, and every parameter that shapes its figures."""
+    shaping = {k: v for k, v in params.__dict__.items() if k not in ("reuse", "rebuild")}
+    shaping["rebuilt"] = params.rebuild is None or name in params.rebuild
+    return f"{image_id} {json.dumps(shaping, sort_keys=True, default=list)}"
+
+
 def measure_image(name: str, params: Params, *, sentences: pd.DataFrame,
                   reference: list[str | None] | None = None) -> dict[str, Any]:
-    """Every figure of one image; `reference` is the first torch image's labels, for agreement."""
+    """Every figure of one image; `reference` is the first torch image's labels, for agreement.
+    With `params.reuse`, the row an earlier run stored for the same image and parameters."""
     tag = f"{config.IMAGE_REPO}:{name}"
     try:
         image = engine.get_image(tag)
     except ImageMissing:
         return {"image": name, "tag": tag, "measured": False,
                 "note": f"not built on this machine (python -m workshop build {name}); skipped"}
+    store = config.CACHE_DIR / MEASURED_STORE
+    key = _measured_key(image.id, name, params)
+    if params.reuse and (stored := _load_json(store).get(key)):
+        row = {**stored["row"], "labels": stored["labels"]}
+        if stored["labels"] is not None:  # this run's reference may be another image's labels
+            row["agreement"] = agreement(stored["labels"], reference) if reference else 1.0
+        row["note"] = "; ".join(filter(None, [row.get("note"), (
+            f"figures measured {stored['measured']} on this machine, reused: same image, same settings "
+            "(WORKSHOP_JOURNEY_REUSE=0 measures again)")]))
+        return row
+    row = _measure_image(name, tag, image, params, sentences=sentences, reference=reference)
+    measured = _load_json(store)
+    measured[key] = {"measured": _now(), "row": {k: v for k, v in row.items() if k != "labels"},
+                     "labels": row.get("labels")}
+    try:
+        _save_json(store, measured)
+    except OSError as error:
+        log.warning("could not store %s's figures in %s: %s", tag, store, error)
+    return row
+
+
+def _measure_image(name: str, tag: str, image, params: Params, *, sentences: pd.DataFrame,
+                   reference: list[str | None] | None) -> dict[str, Any]:
     size = image.attrs["Size"]
     row: dict[str, Any] = {"image": name, "tag": tag, "measured": True, "id": image.id, "size_bytes": size,
                            "layers": len(image.attrs["RootFS"]["Layers"]), "serve_command": serve_command(name)}
@@ -651,7 +689,7 @@ def time_cold_builds(report: dict[str, Any], names: Iterable[str] | None = None,
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def run_journey(names: Iterable[str] = IMAGES, params: Params | None = None, *,

@@ -360,6 +360,8 @@ def analyze(image: str | Image, *, compressed: bool = False) -> ImageAnalysis:
     usual, api.timeout = api.timeout, SAVE_TIMEOUT
     try:
         chunks = api.get_image(img.id)
+        # docker-py sends the request lazily: an engine error arrives with the first chunk read.
+        saved = read_saved_image(open_chunks(chunks), compressed=compressed)
     except docker.errors.APIError as error:
         if "no space left" in str(error).lower():
             raise engine.DiskFull(f"the engine ran out of disk writing out {_name(image)}. "
@@ -367,7 +369,6 @@ def analyze(image: str | Image, *, compressed: bool = False) -> ImageAnalysis:
         raise
     finally:
         api.timeout = usual
-    saved = read_saved_image(open_chunks(chunks), compressed=compressed)
     analysis = _build(saved, _name(image), img.id, list(img.tags), compressed)
     _remember(analysis)
     return analysis

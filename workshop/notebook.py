@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
+import shutil
 import sys
 import warnings
 
@@ -46,14 +48,58 @@ def setup(level: int = logging.INFO) -> None:
     # Only our own modules talk at INFO; libraries (urllib3, docker) stay at WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout, force=True)
     logging.getLogger("workshop").setLevel(level)
+    _like_a_terminal()
 
 
-def dockerfile_diff(before: str, after: str) -> str:
+def _like_a_terminal() -> None:
+    """Shell cells (`!docker build ...`) run as they would in a terminal at the repository's root,
+    with the docker client the workshop builds with (workshop/setup.sh may have picked one that is
+    not first on PATH) and BuildKit on (Docker 20's client needs to be told)."""
+    from workshop import config
+
+    os.chdir(config.REPO_ROOT)
+    os.environ.setdefault("DOCKER_BUILDKIT", "1")
+    # A `!` line runs in a pseudo-terminal: BuildKit would draw its live progress with escape
+    # codes, which a notebook shows as pages of noise. The plain log reads as in a CI log.
+    os.environ.setdefault("BUILDKIT_PROGRESS", "plain")
+    chosen = shutil.which(config.DOCKER_CLI)
+    if chosen and shutil.which("docker") != chosen:
+        folder = config.CACHE_DIR / "bin"
+        folder.mkdir(parents=True, exist_ok=True)
+        link = folder / "docker"
+        if not (link.is_symlink() and os.readlink(link) == chosen):
+            link.unlink(missing_ok=True)
+            link.symlink_to(chosen)
+        os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def docker_flags() -> tuple[str, str]:
+    """What your `docker build` and `docker run` need beyond the lesson's command, as text for a
+    shell cell (`!docker build $BUILD_FLAGS ...`): the build network and arguments of a classroom
+    package cache or an offline room, the model folder an offline room mounts. Both are empty on
+    a laptop with internet access."""
+    from workshop import config
+    from workshop.build import build_network
+    from workshop.run import docker_run_command, model_options
+
+    build = build_network()
+    for name, value in config.BUILD_ARGS.items():
+        build += ["--build-arg", f"{name}={value}"]
+    run = docker_run_command("IMAGE", **model_options())[3:-1]  # the options between "run --rm" and the image
+    return shlex.join(build), shlex.join(run)
+
+
+def dockerfile_diff(before: str, after: str, *, comments: bool = False) -> str:
     """What changed from dockerfiles/<before>.Dockerfile to dockerfiles/<after>.Dockerfile, as a
-    unified diff: in the later lessons, each Dockerfile is the previous one plus one idea."""
+    unified diff: in the later lessons, each Dockerfile is the previous one plus one idea. Comment
+    and blank lines are left out unless `comments` (the files explain themselves at length; the
+    diff is about the instructions)."""
     import difflib
 
     from workshop import config
 
-    old, new = (config.dockerfile(name).read_text().splitlines(keepends=True) for name in (before, after))
-    return "".join(difflib.unified_diff(old, new, f"{before}.Dockerfile", f"{after}.Dockerfile", n=1))
+    def lines(name: str) -> list[str]:
+        text = config.dockerfile(name).read_text().splitlines(keepends=True)
+        return text if comments else [line for line in text if line.strip() and not line.lstrip().startswith("#")]
+
+    return "".join(difflib.unified_diff(lines(before), lines(after), f"{before}.Dockerfile", f"{after}.Dockerfile", n=1))

@@ -7,6 +7,7 @@ even when the cell is interrupted; `cleanup()` removes what a crashed kernel lef
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -182,7 +183,7 @@ def cleanup(image: str | None = None) -> int:
 def created(image: str) -> Iterator[Container]:
     """A container of `image` that is created but never started, to read the image's files."""
     # The engine refuses to create a container without a command; this one never runs.
-    container = _create(image, entrypoint=["/never-started"], network_disabled=True)
+    container = _create(image, entrypoint=["/never-started"], network_disabled=True, show=False)
     try:
         yield container
     finally:
@@ -201,10 +202,63 @@ def _with_model(image: str, env: dict[str, str] | None) -> dict[str, Any]:
     return options
 
 
-def _create(image: str, command: str | list[str] | None = None, **kwargs: Any) -> Container:
+def _create(image: str, command: str | list[str] | None = None, *, show: bool = True, **kwargs: Any) -> Container:
     engine.get_image(image)  # a clear ImageMissing instead of the SDK's attempt to pull
     labels = {**kwargs.pop("labels", {}), LABEL: "1"}
+    if show:
+        # The SDK talks to the engine itself; this is the same container as a command to type.
+        log.info("$ %s", shlex.join(_shown(docker_run_command(image, command, labels=labels, **kwargs))))
     return engine.client().containers.create(image, command, labels=labels, **kwargs)
+
+
+def _shown(args: list[str]) -> list[str]:
+    """The command as printed: an inline script (`python -c "..."` of many lines) cut to its start."""
+    return [arg if len(arg) <= 100 and "\n" not in arg else arg.strip().splitlines()[0][:60] + " ..." for arg in args]
+
+
+#: docker-py's `containers.create` options that map to one `docker run` flag each.
+_FLAGS = {"network_mode": "--network", "cpuset_cpus": "--cpuset-cpus", "mem_limit": "--memory", "user": "--user",
+          "working_dir": "--workdir", "pids_limit": "--pids-limit", "name": "--name"}
+
+
+def docker_run_command(image: str, command: str | list[str] | None = None, **kwargs: Any) -> list[str]:
+    """The `docker run` command that starts the container `containers.create(image, command,
+    **kwargs)` describes, with --rm because the workshop removes every container it starts.
+    Servers (`ports` set) run detached (-d). An option with no flag here raises ValueError: the
+    printed command must never leave out what the container gets."""
+    args = ["docker", "run", "--rm"]
+    if kwargs.get("ports"):
+        args.append("-d")
+    entrypoint, command = kwargs.pop("entrypoint", None), command
+    if isinstance(command, str):
+        command = shlex.split(command)
+    if isinstance(entrypoint, list):  # the CLI takes one executable; the rest precedes the command
+        entrypoint, command = entrypoint[0], [*entrypoint[1:], *(command or [])]
+    for key, value in kwargs.items():
+        if value is None or value is False or value == {}:
+            continue
+        if key in _FLAGS:
+            args += [_FLAGS[key], str(value)]
+        elif key == "network_disabled":
+            args += ["--network", "none"]
+        elif key == "read_only":
+            args.append("--read-only")
+        elif key == "labels":
+            args += [part for name, label in value.items() for part in ("--label", f"{name}={label}")]
+        elif key == "environment":
+            args += [part for name, val in value.items() for part in ("-e", f"{name}={val}")]
+        elif key == "volumes":
+            args += [part for src, spec in value.items() for part in ("-v", f"{src}:{spec['bind']}:{spec.get('mode', 'rw')}")]
+        elif key == "tmpfs":
+            args += [part for path, opts in value.items() for part in ("--tmpfs", f"{path}:{opts}" if opts else path)]
+        elif key == "ports":
+            for inside, (host, port) in value.items():
+                args += ["-p", f"{host}:{port or ''}:{inside.removesuffix('/tcp')}"]
+        else:
+            raise ValueError(f"no docker run flag known for the option {key}={value!r}")
+    if entrypoint:
+        args += ["--entrypoint", entrypoint]
+    return [*args, image, *(command or [])]
 
 
 def _wait_until_healthy(image: str, server: Server, timeout: float) -> None:

@@ -1,0 +1,91 @@
+# Exercise 05-production-hardening: make the baked image fit to run in production.
+#
+# This is production.Dockerfile without what makes it fit for production: it installs gunicorn,
+# bakes the model in and labels the image, but runs as root and tells Docker nothing about its
+# health. Goal: the container runs as a fixed, numeric, non-root UID; serves the API with
+# gunicorn on a read-only root filesystem (`--read-only --tmpfs /tmp`); and Docker reports it
+# "healthy" once the API answers, with no tool added to the image for that.
+#
+# Checked from the repository root by `python -m workshop check 05-production-hardening`: it
+# builds this file, reads the image's user and health check, starts `gunicorn` read-only with a
+# tmpfs on /tmp, waits for GET /health and for Docker's "healthy", and runs the batch job.
+# Stuck? The hints are in exercises/README.md.
+
+# Where the model comes from: the model-from-hub stage below, or any image that holds the model
+# files in /model (an ARG before the first FROM may name a stage or an image in a later FROM).
+ARG MODEL_SOURCE=model-from-hub
+
+# Builder: has gcc and the Python headers, so wordcount compiles without any apt step.
+FROM python:3.11 AS builder
+
+# A virtual environment keeps every installed package under one folder we can copy whole.
+# Its bin/python is a symlink to the base image's interpreter (/usr/local/bin/python3 in the
+# official images, /usr/bin/python3 where Python is Debian's), so builder and runtime must have
+# the same Python version at the same path: keep both FROM lines on the same Python tag.
+RUN python -m venv /opt/venv
+# First on PATH, so python and pip below are the venv's.
+ENV PATH=/opt/venv/bin:$PATH
+
+# The repo's app/ ends up at /srv/app.
+WORKDIR /srv
+
+# Only what the install reads, before the app source: editing the app keeps the install cached.
+COPY app/runtime-requirements.txt app/
+COPY app/wordcount/ app/wordcount/
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
+# What the app imports, and nothing else. A BuildKit cache mount keeps pip's downloads between
+# builds without writing them into the layer (so no --no-cache-dir): after a change to the
+# requirements, pip downloads only what is new.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
+# The venv that ships needs no installer (the base image keeps its own pip for now). A separate
+# RUN is fine here: builder layers never ship, and the install above stays shared with baked.
+RUN pip uninstall -y pip
+
+# The model from the Hub, downloaded once at build time with the builder's huggingface_hub:
+# only the files the pipeline reads (the repo also holds TensorFlow, ONNX and older weights).
+FROM builder AS model-from-hub
+ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
+RUN python -c "import sys; from huggingface_hub import snapshot_download; \
+snapshot_download(sys.argv[1], local_dir='/model', allow_patterns=['*.json', '*.txt', 'model.safetensors'])" \
+    "$MODEL_ID"
+
+FROM ${MODEL_SOURCE} AS model
+
+# Runtime: slim, no compiler. It copies the builder's venv and never runs pip itself.
+FROM python:3.11-slim
+
+# What the image is, for registries and scanners (OCI annotation keys).
+LABEL org.opencontainers.image.title="bert-classifier" \
+      org.opencontainers.image.description="BERT sentiment classifier: batch run and HTTP API (gunicorn)" \
+      org.opencontainers.image.base.name="python:3.11-slim"
+
+# torch, transformers, flask, gunicorn and the compiled wordcount, with their scripts.
+COPY --from=builder /opt/venv /opt/venv
+# The venv's python, pip-installed packages and gunicorn come first.
+ENV PATH=/opt/venv/bin:$PATH
+
+# The model's files: after the venv, before the app, so an app change leaves both cached.
+COPY --from=model /model /opt/model
+# The app loads the baked model and never asks the Hub for anything. No .pyc written at run
+# time: the root filesystem may be read-only.
+ENV MODEL_ID=/opt/model \
+    HF_HUB_OFFLINE=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+# YOUR CODE HERE: a user for the app (see the goal at the top of this file)
+
+# In app/, where gunicorn finds gunicorn.conf.py.
+WORKDIR /srv/app
+
+# The app last: editing it rebuilds only this small layer.
+COPY app/ ./
+
+# YOUR CODE HERE: run as that user; let Docker ask the API whether it is healthy
+EXPOSE 8080
+
+# Exec form: python is PID 1 and gets docker stop's SIGTERM (a shell in between would not pass it).
+# Classify the sample file once and exit; `gunicorn` as the command serves the API instead.
+CMD ["python", "predictor.py", "sample_data/sample_text.txt"]
