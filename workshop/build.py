@@ -116,19 +116,18 @@ def build(
     seconds = time.monotonic() - start
     text = "".join(lines)
     steps, cached, failed = _parse(lines)
-    if stopped_at is not None:
-        order = _step_order(path)
-        log.info("stopped building %s after %.1f s, at: %s", tag, seconds, textwrap.shorten(stopped_at, 80))
-        return BuildResult(tag, seconds, text, sorted(steps.values(), key=order),
-                           sorted((steps[n] for n in cached if n in steps), key=order), "", 0, stopped_at)
-    if returncode != 0:
-        raise _failure(tag, text, lines, steps, failed)
-    image = engine.get_image(tag)
     # BuildKit numbers vertices as they start, and independent steps start in any order: sort
     # them as they stand in the Dockerfile so that the same build always lists the same way.
     order = _step_order(path)
-    result = BuildResult(tag, seconds, text, sorted(steps.values(), key=order),
-                         sorted((steps[n] for n in cached if n in steps), key=order), image.id, image.attrs["Size"])
+    step_names = sorted(steps.values(), key=order)
+    cached_names = sorted((steps[n] for n in cached if n in steps), key=order)
+    if stopped_at is not None:
+        log.info("stopped building %s after %.1f s, at: %s", tag, seconds, textwrap.shorten(stopped_at, 80))
+        return BuildResult(tag, seconds, text, step_names, cached_names, "", 0, stopped_at)
+    if returncode != 0:
+        raise _failure(tag, text, lines, steps, failed)
+    image = engine.get_image(tag)
+    result = BuildResult(tag, seconds, text, step_names, cached_names, image.id, image.attrs["Size"])
     log.info("built %s in %.1f s: %s, %d steps, %d cached", tag, seconds, human(result.size_bytes),
              len(result.steps), len(result.cached_steps))
     _record(result, path, target, no_cache)

@@ -229,7 +229,7 @@ def docker_run_command(image: str, command: str | list[str] | None = None, **kwa
     args = ["docker", "run", "--rm"]
     if kwargs.get("ports"):
         args.append("-d")
-    entrypoint, command = kwargs.pop("entrypoint", None), command
+    entrypoint = kwargs.pop("entrypoint", None)
     if isinstance(command, str):
         command = shlex.split(command)
     if isinstance(entrypoint, list):  # the CLI takes one executable; the rest precedes the command
