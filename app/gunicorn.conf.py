@@ -8,12 +8,17 @@ import os
 wsgi_app = "server:create_app()"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 # One process: each worker would load its own copy of the model. Its threads accept requests
-# while one of them runs a prediction (the app lets one prediction run at a time).
+# while one of them runs a prediction (the app lets one prediction run at a time and queues at
+# most MAX_WAITING, default 4): more threads than that, so /health and /ready never wait.
 workers = 1
-threads = int(os.environ.get("THREADS", "4"))
+threads = int(os.environ.get("THREADS", "8"))
 # The model loads before the worker answers its first request: give it time on a slow disk.
 timeout = 120
 # The worker's heartbeat file goes to memory, so the root filesystem can be read-only.
 worker_tmp_dir = "/dev/shm"
 # One line per request on stdout, next to the app's own log on stderr.
 accesslog = "-"
+# `docker stop` sends SIGTERM and kills 10 s later: finish the requests in flight well before.
+graceful_timeout = 5
+# No control socket for `gunicornc` (gunicorn >= 25 makes one under $HOME, read-only in our images).
+control_socket_disable = True

@@ -69,7 +69,8 @@ LABEL org.opencontainers.image.title="bert-classifier" \
       org.opencontainers.image.description="BERT sentiment classifier on ONNX Runtime, no torch: batch run and HTTP API (gunicorn)" \
       org.opencontainers.image.base.name="python:3.11-slim"
 
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
+RUN groupadd --system --gid 10001 app && \
+    useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin app
 
 COPY --from=pruned-venv /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

@@ -78,7 +78,9 @@ ENV MODEL_ID=/opt/model \
 # BEGIN SOLUTION: a user for the app (see the goal at the top of this file)
 # A fixed UID, not root: files it may read are world-readable, it owns nothing it could change,
 # and the UID is the same on every build (volume permissions and Kubernetes' runAsUser need one).
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
+# Its group gets the same fixed number, so that USER 10001:10001 names a group that exists.
+RUN groupadd --system --gid 10001 app && \
+    useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin app
 # END SOLUTION
 
 # In app/, where gunicorn finds gunicorn.conf.py.

@@ -18,7 +18,7 @@ from test_server import free_port
 
 from workshop import checks, config, journey, measure, prune
 from workshop.build import build
-from workshop.engine import get_image
+from workshop.engine import client, get_image
 from workshop.layers import layer_bytes
 from workshop.run import run_container, serve
 
@@ -84,6 +84,35 @@ def test_final_serves_the_same_api_read_only_as_a_non_root_user(images):
         assert (bad.status_code, set(bad.json())) == (400, {"error"})
         server.container.reload()
         assert server.container.attrs["Config"]["User"] == "10001:10001"
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("tag, command", [(FINAL, ["/dev/stdin"]), (PROD, ["python", "predictor.py", "/dev/stdin"])],
+                         ids=["final", "production"])
+def test_batch_run_stops_on_docker_stop(images, tag, command):
+    """The batch run is PID 1, which the kernel gives no default SIGTERM action: the app's own
+    handler makes `docker stop` end it with 143 (SIGTERM) rather than 137 (killed 10 s later).
+    /dev/stdin, held open, keeps the batch run waiting for its input."""
+    container = client().containers.run(tag, command, detach=True, stdin_open=True, labels={"workshop": "1"})
+    try:
+        time.sleep(3)  # Python has started and waits on its input
+        container.stop(timeout=10)
+        assert container.wait(timeout=30)["StatusCode"] == 143, container.logs()[-2000:]
+    finally:
+        container.remove(force=True)
+
+
+@pytest.mark.docker
+def test_onnx_runtime_threads_follow_the_containers_cpus(images):
+    """ONNX Runtime gets as many threads as the container may use: its CPU set, or its quota
+    rounded up, not the host's core count (which it would take by itself)."""
+    probe = ["-c", "import onnx_classifier as o; s = o.OnnxClassifier('/opt/model').session; "
+                   "print(o.usable_cpus(), s.get_session_options().intra_op_num_threads)"]
+    cores = len(os.sched_getaffinity(0))
+    for options, expected in (({}, cores), ({"cpuset_cpus": "0"}, 1), ({"nano_cpus": 500_000_000}, 1)):
+        done = run_container(FINAL, probe, entrypoint=["python3"], **options)
+        assert done.exit_code == 0, done.stderr[-2000:]
+        assert done.stdout.split() == [str(expected)] * 2, options
 
 
 @pytest.mark.docker

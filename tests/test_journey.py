@@ -250,17 +250,19 @@ def test_compressed_sizes_are_gzip_level_6_and_cached_per_layer(tmp_path):
 
 @pytest.mark.docker
 def test_measure_image_production_end_to_end(tmp_path, monkeypatch):
-    """The production image measured briefly: no errors, SST-2 accuracy well above chance, model baked in."""
+    """The production image measured briefly: two starts timed (the second container is the one
+    measured under load), no errors, SST-2 accuracy well above chance, model baked in."""
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
     try:
         get_image(f"{config.IMAGE_REPO}:production")
     except LookupError:
         build("production", f"{config.IMAGE_REPO}:production", quiet=True)
-    params = journey.Params(seconds=1, warmup=0.5, starts=1, compressed=False, read_max_bytes=0, rebuild=(),
+    params = journey.Params(seconds=1, warmup=0.5, starts=2, compressed=False, read_max_bytes=0, rebuild=(),
                             dive="no")
     sentences = journey.sst2_dev(limit=64)
     row = journey.measure_image("production", params, sentences=sentences)
     assert row["measured"] and row["errors"] == 0
+    assert len(row["start_s"]) == 2 and all(s > 0 for s in row["start_s"])
     assert row["latency_requests"] > 0 and row["throughput_requests"] > 0
     assert row["accuracy"] > 0.75 and len(row["labels"]) == 64
     assert row["model_bytes"] > 10**7 and row["model_note"] == "baked in at /opt/model"
@@ -325,3 +327,13 @@ def test_reuse_shows_the_stored_row_only_for_the_same_image_and_settings(tmp_pat
     journey.measure_image("a", params, sentences=None)
     journey.measure_image("a", journey.Params(reuse=False, sentences=2), sentences=None)  # asked not to reuse
     assert measured == [("a", "sha256:aaa"), ("a", "sha256:aaa"), ("a", "sha256:bbb"), ("a", "sha256:bbb")]
+
+
+def test_params_from_env_and_a_warmup_never_longer_than_the_measurement(monkeypatch):
+    """WORKSHOP_JOURNEY_* override the notebook's choices; CI's 1 s loads warm up for 1 s, not 2."""
+    monkeypatch.setenv("WORKSHOP_JOURNEY_SECONDS", "1")
+    monkeypatch.setenv("WORKSHOP_JOURNEY_REBUILD", "none")
+    monkeypatch.setenv("WORKSHOP_JOURNEY_CPUS", "")
+    params = journey.Params.from_env(seconds=10.0, starts=3, rebuild=("final",))
+    assert (params.seconds, params.warmup, params.starts, params.rebuild, params.cpus) == (1.0, 1.0, 3, (), None)
+    assert journey.Params(seconds=10.0).warmup == 2.0

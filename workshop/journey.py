@@ -91,7 +91,7 @@ class Params:
 
     #: Seconds of each load measurement (latency at concurrency 1, throughput at `concurrency`).
     seconds: float = 10.0
-    #: Warm-up requests' duration before each load measurement.
+    #: Warm-up requests' duration before the load measurements (never longer than `seconds`).
     warmup: float = 2.0
     concurrency: int = 4
     #: Fresh containers timed from `docker run` to the first answer (the median is reported).
@@ -113,6 +113,9 @@ class Params:
     #: Show an image's figures from an earlier run on this machine when the image (its ID) and
     #: every parameter above are the same, instead of measuring again (a rehearsal's re-run).
     reuse: bool = False
+
+    def __post_init__(self) -> None:
+        self.warmup = min(self.warmup, self.seconds)
 
     @classmethod
     def from_env(cls, **defaults: Any) -> Params:
@@ -649,20 +652,25 @@ def _measure_image(name: str, tag: str, image, params: Params, *, sentences: pd.
     else:
         row["rebuild_s"], row["rebuild_steps_run"] = None, None
 
-    # Running: start time, then one more fresh container for load, accuracy and memory.
+    # Running: start times (fresh containers); the last one started stays up for load, accuracy
+    # and memory.
     options: dict[str, Any] = {"command": serve_command(name)}
     if params.cpus:
         options["cpuset_cpus"] = params.cpus
-    starts = measure.time_to_first_answer(tag, runs=params.starts, **options)
-    row["start_s"] = [round(s, 3) for s in starts]
-    row["start_median_s"] = statistics.median(starts)
-    with run.serve(tag, **options) as server:
+    starts = []
+    for _ in range(params.starts - 1):
+        with measure.first_answer(tag, **options) as (_, took):
+            starts.append(took)
+    with measure.first_answer(tag, **options) as (server, took):
+        starts.append(took)
         url = server.url + "/classify"
         load(url, {"text": REVIEW}, seconds=params.warmup, concurrency=params.concurrency)
         single = load(url, {"text": REVIEW}, seconds=params.seconds, concurrency=1)
         many = load(url, {"text": REVIEW}, seconds=params.seconds, concurrency=params.concurrency)
         labels, accuracy_errors = classify_all(url, sentences["sentence"].tolist())
         row["memory_peak_bytes"], row["memory_source"] = peak_memory(server.container)
+    row["start_s"] = [round(s, 3) for s in starts]
+    row["start_median_s"] = statistics.median(starts)
     row.update(latency_p50_ms=single.p50_ms, latency_p95_ms=single.p95_ms, latency_requests=single.requests,
                throughput_rps=many.per_second, throughput_requests=many.requests,
                errors=single.errors + many.errors + accuracy_errors,

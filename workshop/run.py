@@ -241,6 +241,8 @@ def docker_run_command(image: str, command: str | list[str] | None = None, **kwa
             args += [_FLAGS[key], str(value)]
         elif key == "network_disabled":
             args += ["--network", "none"]
+        elif key == "nano_cpus":
+            args += ["--cpus", f"{value / 1e9:g}"]
         elif key == "read_only":
             args.append("--read-only")
         elif key == "labels":
