@@ -16,12 +16,13 @@ A client's mistake gets {"error": "..."} with a 4xx status and one line in the l
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
 from dataclasses import dataclass
 
-from flask import Flask, abort, request
+from flask import Flask, Request, abort, request
 from predictor import InputError, classify, configure_logging, decode_text, load_classifier
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, ServiceUnavailable
 
@@ -44,6 +45,14 @@ class Limits:
                  "wait_seconds": "MODEL_WAIT_SECONDS", "max_waiting": "MAX_WAITING"}
         return cls(**{field: type(getattr(cls, field))(os.environ[var]) for field, var in names.items()
                       if os.environ.get(var)})
+
+
+class InMemoryRequest(Request):
+    """Uploads stay in memory (bodies are at most max_body_bytes): werkzeug would write those over
+    500 KB to a temporary file, and /tmp is not writable on a read-only root filesystem."""
+
+    def _get_file_stream(self, *args, **kwargs) -> io.BytesIO:
+        return io.BytesIO()
 
 
 def _texts_from_json(limits: Limits) -> list[str]:
@@ -122,6 +131,7 @@ def create_app(classifier=None, *, limits: Limits | None = None) -> Flask:
             model.release()
 
     app = Flask(__name__)
+    app.request_class = InMemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = limits.max_body_bytes  # Flask answers 413 to larger bodies
 
     @app.get("/health")

@@ -41,7 +41,9 @@ ARG QUANTIZE=""
 RUN python app/export_onnx.py /model /onnx ${QUANTIZE:+--$QUANTIZE}
 
 # The runtime's venv: what app/onnx-requirements.txt names, and what those packages pull in.
-FROM python:3.11 AS venv
+# Built on Debian 12 (bookworm), the release final.Dockerfile runs it on: what pip compiles here
+# must load with that release's C library. (python:3.11 alone now means Debian 13, trixie.)
+FROM python:3.11-bookworm AS venv
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /srv

@@ -40,7 +40,8 @@ ARG QUANTIZE=""
 RUN python app/export_onnx.py /model /onnx ${QUANTIZE:+--$QUANTIZE}
 
 # The runtime's venv, pruned: as in onnx.Dockerfile.
-FROM python:3.11 AS venv
+# On bookworm, as the rootfs below: the venv's compiled code must load with its C library.
+FROM python:3.11-bookworm AS venv
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /srv

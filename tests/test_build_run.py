@@ -375,16 +375,19 @@ def test_the_printed_docker_run_starts_the_same_container_as_the_sdk(tmp_path):
     script = ("echo $GREETING; cat /data/note.txt; id -u; "
               "touch /x 2>/dev/null || echo read-only root; touch /scratch/y && echo tmpfs writable; "
               "(getent hosts example.org >/dev/null && echo network) || echo no network; "
-              "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max")
+              "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max; "
+              "grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status | tr -s '\\t' ' '")
     options = {"environment": {"GREETING": "hello there"}, "read_only": True, "tmpfs": {"/scratch": "size=1m"},
                "volumes": {str(tmp_path): {"bind": "/data", "mode": "ro"}}, "user": "65534",
-               "network_mode": "none", "entrypoint": ["sh", "-c"], "nano_cpus": 500_000_000}
+               "network_mode": "none", "entrypoint": ["sh", "-c"], "nano_cpus": 500_000_000,
+               "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]}
     sdk = run_container("debian:bookworm-slim", [script], **options)
     command = docker_run_command("debian:bookworm-slim", [script], **options)
     cli = subprocess.run([config.DOCKER_CLI, *command[1:]], capture_output=True, text=True, timeout=120)
     assert cli.returncode == sdk.exit_code == 0, cli.stderr
     assert cli.stdout == sdk.stdout == ("hello there\nmounted read-only\n65534\nread-only root\ntmpfs writable\n"
-                                        "no network\n50000\n")  # --cpus 0.5: 50 ms of each 100 ms
+                                        "no network\n50000\n"  # --cpus 0.5: 50 ms of each 100 ms
+                                        "CapBnd: 0000000000000000\nNoNewPrivs: 1\n")
     assert shlex.join(command).startswith("docker run --rm ")
     with pytest.raises(ValueError, match="privileged"):
         docker_run_command("debian:bookworm-slim", privileged=True)

@@ -56,7 +56,7 @@ def test_base_images_are_the_real_images_the_dockerfiles_start_from():
     from workshop import setup_check
 
     bases = setup_check.base_images()
-    assert {"python:3.11", "python:3.11-slim", "debian:bookworm-slim"} <= set(bases)
+    assert {"python:3.11", "python:3.11-bookworm", "python:3.11-slim", "debian:bookworm-slim"} <= set(bases)
     assert not {"scratch", "builder", "final", "model"} & {base.lower() for base in bases}
     assert all("$" not in base for base in bases)
 

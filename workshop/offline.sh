@@ -213,6 +213,8 @@ RECIPE=$(recipe_hash)
 build_debian_slim
 build_python python:3.11-slim ""
 build_python python:3.11 "$(echo $BUILDPACK_DEPS)"
-"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^(debian:bookworm-slim|python:3.11(-slim)?) ' >&2
+# The stand-ins are bookworm: the tag that pins that release names the same image.
+"$DOCKER" tag python:3.11 python:3.11-bookworm
+"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^(debian:bookworm-slim|python:3.11(-slim|-bookworm)?) ' >&2
 torch_index
 model_image

@@ -217,6 +217,12 @@ def _shown(args: list[str]) -> list[str]:
 
 
 #: docker-py's `containers.create` options that map to one `docker run` flag each.
+#: Lesson 06's hardened run of the final image, the same limits as dockerfiles/final.k8s.yaml:
+#: a read-only root, no capabilities, no gaining privileges (setuid), bounded processes, memory
+#: and CPU (one, as measured in lesson 07).
+HARDENED = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "pids_limit": 64,
+            "mem_limit": "768m", "nano_cpus": 1_000_000_000}
+
 _FLAGS = {"network_mode": "--network", "cpuset_cpus": "--cpuset-cpus", "mem_limit": "--memory", "user": "--user",
           "working_dir": "--workdir", "pids_limit": "--pids-limit", "name": "--name"}
 
@@ -243,6 +249,8 @@ def docker_run_command(image: str, command: str | list[str] | None = None, **kwa
             args += ["--network", "none"]
         elif key == "nano_cpus":
             args += ["--cpus", f"{value / 1e9:g}"]
+        elif key in ("cap_drop", "cap_add", "security_opt"):
+            args += [arg for item in value for arg in (f"--{key.replace('_', '-')}", item)]
         elif key == "read_only":
             args.append("--read-only")
         elif key == "labels":
