@@ -385,7 +385,8 @@ def _stored(image_id: str) -> ImageAnalysis | None:
             analysis = pickle.load(stored)  # noqa: S301  (our own cache, written by _remember)
     except FileNotFoundError:
         return None
-    except Exception as error:  # noqa: BLE001  (a file cut short or from an older version: read the image)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError) as error:
+        # a file cut short, or written by another version of this module: read the image again
         log.warning("ignoring the stored analysis of %s: %s", image_id[:19], error)
         return None
     return analysis if isinstance(analysis, ImageAnalysis) and analysis.id == image_id else None

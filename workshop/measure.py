@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
 import pandas as pd
 
 from workshop import config
@@ -271,7 +272,7 @@ def rebuild_after_edit(dockerfile: str | Path, *, edit: str = "app/predictor.py"
             if temporary:
                 try:
                     client().images.remove(tag)
-                except Exception:  # noqa: BLE001  (not built, or already gone)
+                except docker.errors.APIError:  # not built, or already gone
                     pass
     given_back = drop_build_cache(cache_before, *(r for r in (before, after) if r)) if give_back else 0
     return Rebuild(before, after, edit, given_back)
