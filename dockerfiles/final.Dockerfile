@@ -80,7 +80,8 @@ RUN set -eux; \
         dpkg-deb --extract "$deb" /rootfs; \
         package=$(dpkg-deb --field "$deb" Package); \
         dpkg-deb --field "$deb" > "/rootfs/var/lib/dpkg/status.d/$package"; \
-        dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./md5sums > "/rootfs/var/lib/dpkg/status.d/$package.md5sums"; \
+        dpkg-deb --control "$deb" "$package.control"; \
+        cp "$package.control/md5sums" "/rootfs/var/lib/dpkg/status.d/$package.md5sums"; \
     done; \
     cp /etc/os-release /rootfs/etc/os-release; \
     rm -rf /var/lib/apt/lists/*
