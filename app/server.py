@@ -47,12 +47,24 @@ class Limits:
                       if os.environ.get(var)})
 
 
-class InMemoryRequest(Request):
-    """Uploads stay in memory (bodies are at most max_body_bytes): werkzeug would write those over
-    500 KB to a temporary file, and /tmp is not writable on a read-only root filesystem."""
+class BoundedRequest(Request):
+    """A request whose body is read within the limit, whichever way it comes.
+
+    Uploads stay in memory (bodies are at most max_body_bytes): werkzeug would write those over
+    500 KB to a temporary file, and /tmp is not writable on a read-only root filesystem. A body
+    sent in chunks (no Content-Length) is read only up to the limit, and werkzeug stops there
+    quietly: one byte more behind it means the body was too large.
+    """
 
     def _get_file_stream(self, *args, **kwargs) -> io.BytesIO:
         return io.BytesIO()
+
+    def get_data(self, *args, **kwargs):  # JSON bodies (uploads: the form parser raises the 413 itself)
+        data = super().get_data(*args, **kwargs)
+        if self.content_length is None and self.environ.get("wsgi.input_terminated"):
+            if self.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
+        return data
 
 
 def _texts_from_json(limits: Limits) -> list[str]:
@@ -61,7 +73,6 @@ def _texts_from_json(limits: Limits) -> list[str]:
         body = request.get_json(force=True, silent=True)  # force: accept JSON whatever the Content-Type
     except RecursionError:  # nesting deeper than Python's JSON parser goes
         body = None
-    _refuse_cut_bodies()
     if not isinstance(body, dict):
         abort(400, 'body must be a JSON object such as {"text": "..."}')
     if ("text" in body) == ("texts" in body):
@@ -79,14 +90,6 @@ def _texts_from_json(limits: Limits) -> list[str]:
     for text in texts:
         _check_text(text, limits)
     return texts
-
-
-def _refuse_cut_bodies() -> None:
-    """A body sent in chunks (no Content-Length) is read only up to the limit, and werkzeug stops
-    there quietly: one byte more behind it means the body was too large."""
-    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
-        if request.environ["wsgi.input"].read(1):
-            raise RequestEntityTooLarge()
 
 
 def _check_text(text: str, limits: Limits) -> None:
@@ -131,7 +134,7 @@ def create_app(classifier=None, *, limits: Limits | None = None) -> Flask:
             model.release()
 
     app = Flask(__name__)
-    app.request_class = InMemoryRequest
+    app.request_class = BoundedRequest
     app.config["MAX_CONTENT_LENGTH"] = limits.max_body_bytes  # Flask answers 413 to larger bodies
 
     @app.get("/health")
@@ -153,7 +156,6 @@ def create_app(classifier=None, *, limits: Limits | None = None) -> Flask:
     @app.post("/classify-file")
     def classify_file():
         upload = request.files.get("file")
-        _refuse_cut_bodies()
         if upload is None:
             abort(400, 'send the file as multipart form field "file"')
         name = upload.filename or "file"

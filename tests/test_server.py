@@ -174,9 +174,15 @@ def test_default_limits_and_an_upload_far_over_them_gets_its_413(classifier, mon
 
 
 def test_chunked_body_over_the_limit_is_413(url):
-    """A body sent in chunks (no Content-Length) is cut off at the limit with a 413."""
+    """A body sent in chunks (no Content-Length) is cut off at the limit with a 413: JSON, and an upload."""
     chunks = (b'{"text": "' if i == 0 else b"word " * 500 for i in range(10))
     assert_error(requests.post(f"{url}/classify", data=chunks), 413)
+    upload = requests.Request("POST", f"{url}/classify-file",
+                              files={"file": ("big.txt", b"word " * SMALL_LIMIT, "text/plain")}).prepare()
+    body = upload.body
+    chunked = (body[i:i + 1024] for i in range(0, len(body), 1024))
+    headers = {"Content-Type": upload.headers["Content-Type"]}
+    assert_error(requests.post(f"{url}/classify-file", data=chunked, headers=headers), 413)
 
 
 def test_too_many_texts_or_characters_is_422_naming_the_cap(url):

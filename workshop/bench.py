@@ -22,9 +22,6 @@ import pandas as pd
 from workshop import config, journey
 from workshop.run import RunFailed, run_container, serve
 
-#: Serving commands: the torch images serve with gunicorn, the final image through its entry point.
-COMMANDS = {"final": ["serve"]}
-
 #: The classifier alone, timed inside the image: load once, warm up, then the median of 200 calls.
 MODEL_ALONE = f"""
 import statistics, sys, time
@@ -61,8 +58,7 @@ def serving(tag: str, command: list[str], *, seconds: float, cpus: str | None) -
 def model_alone_ms(tag: str, *, cpus: str | None) -> float:
     """The images measured here have their model baked in: nothing to mount."""
     options = {"cpuset_cpus": cpus} if cpus else {}
-    python = "python3" if tag.endswith(":final") else "python"  # the distroless image has no `python`
-    done = run_container(tag, ["-c", MODEL_ALONE], entrypoint=[python], **options)
+    done = run_container(tag, ["-c", MODEL_ALONE], entrypoint=["python3"], **options)  # every image has python3
     if done.exit_code:
         raise RunFailed(f"{tag}: the model alone failed:\n{done.stderr[-2000:]}", exit_code=done.exit_code, tail=done.stderr)
     return float(done.stdout.split()[-1])
@@ -74,7 +70,7 @@ def bench(names: list[str], *, rounds: int = 3, seconds: float = 5.0, cpus: str 
     for _ in range(rounds):
         for name in names:
             tag = f"{config.IMAGE_REPO}:{name}"
-            rows[name].append(serving(tag, COMMANDS.get(name, ["gunicorn"]), seconds=seconds, cpus=cpus))
+            rows[name].append(serving(tag, journey.serve_command(name), seconds=seconds, cpus=cpus))
     return pd.DataFrame({
         name: {"p50 (ms)": " / ".join(f"{r['p50_ms']:.1f}" for r in runs),
                "req/s, 4 clients": " / ".join(f"{r['rps_4_clients']:.0f}" for r in runs),

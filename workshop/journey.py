@@ -56,7 +56,8 @@ log = logging.getLogger(__name__)
 #: The workshop's images, in the order of the lessons.
 IMAGES = ("naive", "slim", "multistage", "cache", "baked", "production", "onnx", "final")
 #: How each image serves the API; the others use run.SERVER_COMMAND (Flask's server).
-SERVE_COMMANDS: dict[str, list[str]] = {"production": ["gunicorn"], "onnx": ["gunicorn"], "final": ["serve"]}
+SERVE_COMMANDS: dict[str, list[str]] = {"production": ["gunicorn"], "onnx": ["gunicorn"], "onnx-int8": ["gunicorn"],
+                                        "final": ["serve"]}
 #: The text of every latency and throughput request (a sentence of SST-2's length).
 REVIEW = "A gorgeous, witty, seductive movie that keeps you guessing right up to the last scene."
 #: Texts per POST /classify when measuring accuracy.
