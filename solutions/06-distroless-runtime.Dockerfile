@@ -61,7 +61,9 @@ RUN --mount=type=bind,source=dockerfiles/onnx.prune,target=/tmp/onnx.prune \
 
 # The runtime's whole filesystem, in /rootfs: Debian's python3.11 and the libraries it and the
 # venv's extensions load. `apt-get download` fetches the packages and `dpkg-deb --extract`
-# unpacks them: no dpkg database and no maintainer scripts, nothing that needs a shell later.
+# unpacks them: no maintainer scripts, nothing that needs a shell later. Instead of dpkg's
+# database, one file per package in var/lib/dpkg/status.d/ (its control fields and md5sums, the
+# distroless convention): what vulnerability scanners and SBOM tools read to know what is inside.
 FROM debian:bookworm-slim AS rootfs
 WORKDIR /debs
 # Python's own dependencies, without the interactive ones (readline, ncurses), sqlite, dbm and
@@ -74,20 +76,31 @@ RUN set -eux; \
         libuuid1 libcrypt1 libpython3.11-minimal libpython3.11-stdlib python3.11-minimal \
         netbase media-types \
     ; \
-    for deb in *.deb; do dpkg-deb --extract "$deb" /rootfs; done; \
+    mkdir -p /rootfs/var/lib/dpkg/status.d; \
+    for deb in *.deb; do \
+        dpkg-deb --extract "$deb" /rootfs; \
+        package=$(dpkg-deb --field "$deb" Package); \
+        dpkg-deb --field "$deb" > "/rootfs/var/lib/dpkg/status.d/$package"; \
+        dpkg-deb --control "$deb" "$package.control"; \
+        cp "$package.control/md5sums" "/rootfs/var/lib/dpkg/status.d/$package.md5sums"; \
+    done; \
+    cp /etc/os-release /rootfs/etc/os-release; \
     rm -rf /var/lib/apt/lists/*
 WORKDIR /rootfs
-# What a container never reads: documentation, glibc's character-set converters (iconv; Python
-# has its own codecs), the standard library's help texts, test support and 2to3. Then the few
-# files an image needs: python3 on PATH, the users, a /tmp anyone may write to.
+# What a container never reads: documentation (but each package's copyright file: the licences
+# the image is shipped under), glibc's character-set converters (iconv; Python has its own
+# codecs), the standard library's help texts, test support and 2to3. Then the few files an image
+# needs: python3 on PATH, the users and their lookup order, a /tmp anyone may write to.
 RUN set -eux; \
-    rm -rf usr/share/doc usr/share/man usr/share/info usr/share/lintian usr/lib/x86_64-linux-gnu/gconv \
+    find usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete; \
+    rm -rf usr/share/man usr/share/info usr/share/lintian usr/lib/*-linux-gnu/gconv \
         usr/lib/python3.11/pydoc_data usr/lib/python3.11/test usr/lib/python3.11/lib2to3; \
     ln -s python3.11 usr/bin/python3; \
     mkdir -p etc tmp; \
     chmod 1777 tmp; \
     printf 'root:x:0:0:root:/root:/sbin/nologin\napp:x:10001:10001:app:/nonexistent:/sbin/nologin\n' > etc/passwd; \
-    printf 'root:x:0:\napp:x:10001:\n' > etc/group
+    printf 'root:x:0:\napp:x:10001:\n' > etc/group; \
+    printf 'passwd: files\ngroup: files\nhosts: files dns\n' > etc/nsswitch.conf
 # Debian compiles the standard library to .pyc when it installs python3.11; unpacking skips that,
 # so do it here with the rootfs' own python. Without them every start compiles what it imports
 # (lesson 06 measures the difference: about 11 MB for most of a second).

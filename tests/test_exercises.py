@@ -231,6 +231,29 @@ def test_committed_exercises_match_their_solutions():
     assert exercises.generate(check_only=True) == []
 
 
+def _stages(path, names):
+    """The text of the named build stages of a Dockerfile (each from its FROM line to the next)."""
+    text, stages = (REPO_ROOT / path).read_text(), {}
+    for block in text.split("\nFROM ")[1:]:
+        head = block.split("\n", 1)[0]
+        if (name := head.rsplit(" AS ", 1)[-1]) in names:
+            # The stage's own lines: comments above the next FROM belong to that next stage.
+            body = block.split("\n")
+            while body and (body[-1].startswith("#") or not body[-1].strip()):
+                body.pop()
+            stages[name] = "\n".join(body)
+    return stages
+
+
+def test_distroless_exercise_gives_final_dockerfiles_stages_unchanged():
+    """Exercise 06 says its stages above the runtime are final.Dockerfile's: they are, line for line."""
+    names = ("exporter", "model-from-hub", "onnx-model", "venv", "pruned-venv", "rootfs")
+    final = _stages("dockerfiles/final.Dockerfile", names)
+    assert set(final) == set(names)
+    for path in ("exercises/06-distroless-runtime.Dockerfile", "solutions/06-distroless-runtime.Dockerfile"):
+        assert _stages(path, names) == final, f"{path}: a stage above the runtime differs from final.Dockerfile's"
+
+
 def test_every_lesson_has_an_exercise():
     """Lessons 01 to 06 each have at least one registered exercise, with its file in solutions/."""
     registered = exercises.registry()

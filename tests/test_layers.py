@@ -405,6 +405,21 @@ def test_layer_table_is_docker_history_oldest_first(images):
 
 
 @docker_engine
+def test_layer_table_says_which_rows_came_with_the_base_image(images):
+    """With `base`, column `from` marks the base's rows (a local stand-in named so) and the Dockerfile's own;
+    a base the image does not start with is refused with the fix."""
+    base = engine.get_image("debian:bookworm-slim")
+    table = layer_table(images["links"], base="debian:bookworm-slim")
+    ours = table["from"] == "this Dockerfile"
+    assert table.loc[ours, "instruction"].tolist() == DOCKERFILES["links"]
+    assert set(table.loc[~ours, "from"]) == {
+        "base debian:bookworm-slim" + (" (local stand-in)" if "workshop.stand-in" in (base.labels or {}) else "")}
+    assert (~ours).sum() == len(base.history())
+    with pytest.raises(ValueError, match="does not start with the layers of .*: rebuild"):
+        layer_table("debian:bookworm-slim", base=images["links"])
+
+
+@docker_engine
 def test_largest_files_and_dirs_of_the_final_filesystem(images):
     """largest_files puts the biggest file first with its layer; largest_dirs rows add up to all file bytes."""
     analysis = analyze(images["compress"])

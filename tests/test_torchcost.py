@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 import requests
@@ -23,8 +24,7 @@ def _answers(url: str, **headers: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def resolved() -> dict[tuple[str, str, str], Cost | str]:
+def _resolve() -> dict[tuple[str, str, str], Cost | str]:
     """torch==2.13.0 resolved once per scenario, in parallel; a str says why a scenario was skipped."""
     skipped: dict[tuple[str, str, str], Cost | str] = {}
     scenarios = []
@@ -39,10 +39,27 @@ def resolved() -> dict[tuple[str, str, str], Cost | str]:
         scenarios.append(("torch", "linux/amd64", "CPU index"))
     else:
         skipped[("torch", "linux/amd64", "CPU index")] = f"the local torch index at {LOCAL_TORCH_INDEX} does not answer"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("WORKSHOP_TORCH_INDEX_URL", LOCAL_TORCH_INDEX)
-        measured = torchcost.measure(scenarios) if scenarios else None
+    measured = torchcost.measure(scenarios, index=LOCAL_TORCH_INDEX) if scenarios else None
     return {**skipped, **({(c.what, c.platform, c.source): c for c in measured.costs} if measured else {})}
+
+
+_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchcost")
+_resolving: Future | None = None
+
+
+def start_resolving() -> None:
+    """Start the resolution in the background: it mostly waits for PyPI (most of a minute), so
+    conftest.py calls this once collection is done, and the tests before these ones run meanwhile."""
+    global _resolving
+    if _resolving is None:
+        _resolving = _pool.submit(_resolve)
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict[tuple[str, str, str], Cost | str]:
+    start_resolving()
+    assert _resolving is not None
+    return _resolving.result()
 
 
 def _cost(resolved, *scenario: str) -> Cost:
@@ -132,7 +149,7 @@ def test_figures_resolved_today_serve_the_rest_of_the_day(tmp_path, monkeypatch)
     cost = Cost("torch", "linux/amd64", "PyPI", (wheel,))
     calls = []
 
-    def fake_resolve(what, platform, source, *, pip=None):
+    def fake_resolve(what, platform, source, *, pip=None, index=None):
         calls.append((what, platform, source))
         return Cost(what, platform, source, (wheel,))
 

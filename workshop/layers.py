@@ -110,12 +110,15 @@ def looks_empty(instruction: str, size_bytes: int) -> bool:
     return size_bytes == 0 and instruction.split(" ", 1)[0].upper() in METADATA_INSTRUCTIONS
 
 
-def layer_table(image: str | Image) -> pd.DataFrame:
+def layer_table(image: str | Image, base: str | Image | None = None) -> pd.DataFrame:
     """``docker history``, oldest first: one row per Dockerfile instruction.
 
     `empty` marks metadata-only entries (no layer). The engine's history API does not say which
     those are, so unless the image was analyzed (which reads its config), it is inferred: an
     entry adds a layer if it has bytes or is not a metadata instruction (ENV, LABEL, CMD, ...).
+    With `base` (the image named in the Dockerfile's last FROM), column `from` says which rows came
+    with it and which the Dockerfile added; a base the workshop built locally for a room without
+    Docker Hub (label workshop.stand-in) is named as such, as its rows differ from Docker Hub's.
     """
     img = _image(image)
     history = list(reversed(img.history()))
@@ -132,7 +135,20 @@ def layer_table(image: str | Image) -> pd.DataFrame:
         flags = [looks_empty(row["instruction"], row["size_bytes"]) for row in rows]
     for row, empty in zip(rows, flags, strict=True):
         row["empty"] = empty
-    return pd.DataFrame(rows, columns=["index", "instruction", "size_bytes", "size", "created", "empty"])
+    columns = ["index", "instruction", "size_bytes", "size", "created", "empty"]
+    if base is not None:
+        base_img = _image(base)
+        base_history = list(reversed(base_img.history()))
+        if [(e.get("CreatedBy"), e["Size"]) for e in history[:len(base_history)]] != \
+                [(e.get("CreatedBy"), e["Size"]) for e in base_history]:
+            raise ValueError(f"{_name(image)} does not start with the layers of {_name(base)} as it is on this "
+                             f"machine now: rebuild {_name(image)}, or name the base its Dockerfile uses")
+        stand_in = "workshop.stand-in" in (base_img.labels or {})
+        origin = f"base {_name(base)}" + (" (local stand-in)" if stand_in else "")
+        for row in rows:
+            row["from"] = origin if row["index"] < len(base_history) else "this Dockerfile"
+        columns.append("from")
+    return pd.DataFrame(rows, columns=columns)
 
 
 @dataclass(frozen=True)

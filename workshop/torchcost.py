@@ -290,11 +290,14 @@ def wheel_sizes(report: Mapping[str, Any]) -> dict[str, int]:
     return {url: size for (_, url), size in zip(items, sizes, strict=True)}
 
 
-def resolve(what: str, platform: str, source: str, *, pip: list[str] | None = None) -> Cost:
-    """What pip would download for `what` ("torch", "naive image") on `platform` from `source` ("PyPI", "CPU index")."""
+def resolve(what: str, platform: str, source: str, *, pip: list[str] | None = None,
+            index: str | None = None) -> Cost:
+    """What pip would download for `what` ("torch", "naive image") on `platform` from `source` ("PyPI",
+    "CPU index": `index`, by default cpu_index())."""
     if source not in ("PyPI", "CPU index"):
         raise ValueError(f"unknown source {source!r}: use 'PyPI' or 'CPU index'")
-    report = pip_report(requirements(what), platform, cpu_index() if source == "CPU index" else None, pip=pip)
+    report = pip_report(requirements(what), platform, (index or cpu_index()) if source == "CPU index" else None,
+                        pip=pip)
     return Cost(what, platform, source, wheels_from_report(report, wheel_sizes(report)))
 
 
@@ -304,14 +307,15 @@ SCENARIOS = tuple((what, platform, source) for what in WHATS
                   for platform, source in (("linux/amd64", "PyPI"), ("linux/amd64", "CPU index"), ("linux/arm64", "PyPI")))
 
 
-def measure(scenarios: Iterable[tuple[str, str, str]] = SCENARIOS) -> Measurement:
+def measure(scenarios: Iterable[tuple[str, str, str]] = SCENARIOS, *, index: str | None = None) -> Measurement:
     """Resolve every scenario now (in parallel: each one mostly waits for the network), and keep
-    the figures for the rest of the day (measure_or_recorded)."""
+    the figures for the rest of the day (measure_or_recorded). `index`: the CPU index, by default cpu_index()."""
     scenarios = list(scenarios)
+    index = index or cpu_index()
     pip = resolver_pip()
     with ThreadPoolExecutor(max_workers=len(scenarios)) as pool:
-        costs = list(pool.map(lambda s: resolve(*s, pip=pip), scenarios))
-    measurement = Measurement(date.today().isoformat(), RESOLVER_PIP, tuple(costs), cpu_index())
+        costs = list(pool.map(lambda s: resolve(*s, pip=pip, index=index), scenarios))
+    measurement = Measurement(date.today().isoformat(), RESOLVER_PIP, tuple(costs), index)
     _keep_for_today(measurement)
     return measurement
 
