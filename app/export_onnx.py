@@ -2,7 +2,8 @@
 
     python export_onnx.py MODEL_DIR OUT_DIR [--int8]
 
-OUT_DIR gets model.onnx and the tokenizer and config files app/onnx_classifier.py reads. With
+OUT_DIR gets model.onnx and the tokenizer and config files app/onnx_classifier.py reads, the
+model card (README.md) when MODEL_DIR has one, and SHA256SUMS of them all. With
 --int8 the weights are quantized to 8-bit integers (about a quarter of the size, a little less
 accurate: lesson 06 measures how much). Needs torch, transformers, onnx and onnxruntime: the
 builder has them, the runtime image never does.
@@ -11,7 +12,9 @@ builder has them, the runtime image never does.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -50,7 +53,26 @@ def export(model_dir: str, out_dir: Path, *, int8: bool = False) -> Path:
             quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8)
     tokenizer.save_pretrained(out_dir)
     model.config.save_pretrained(out_dir)
+    card = Path(model_dir) / "README.md"
+    if card.is_file():  # the model card (licence, training data, limitations) goes where the model goes
+        shutil.copyfile(card, out_dir / "README.md")
+    write_checksums(out_dir)
     log.info("exported %s to %s (%.1f MB%s)", model_dir, target, target.stat().st_size / 1e6, ", int8" if int8 else "")
+    return target
+
+
+def write_checksums(folder: Path) -> Path:
+    """SHA256SUMS in `folder`: one line per file, as sha256sum writes it (`sha256sum -c SHA256SUMS`
+    in the folder checks them), so anyone can tell that the files are the ones exported."""
+    lines = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name != "SHA256SUMS"):
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        lines.append(f"{digest.hexdigest()}  {path.name}\n")
+    target = folder / "SHA256SUMS"
+    target.write_text("".join(lines))
     return target
 
 

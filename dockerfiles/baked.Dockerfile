@@ -39,9 +39,15 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 # only the files the pipeline reads (the repo also holds TensorFlow, ONNX and older weights).
 FROM builder AS model-from-hub
 ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
+# A commit of the model's repository on the Hub, not its main branch: every build gets the same
+# files, whatever is pushed there later (transformers' own default for this pipeline pins it too).
+ARG MODEL_REVISION=714eb0fa89d2f80546fda750413ed43d93601a13
+# The weights, the tokenizer and config files, and README.md: the model card (licence, training
+# data, limitations) travels with the model.
 RUN python -c "import sys; from huggingface_hub import snapshot_download; \
-snapshot_download(sys.argv[1], local_dir='/model', allow_patterns=['*.json', '*.txt', 'model.safetensors'])" \
-    "$MODEL_ID"
+snapshot_download(sys.argv[1], revision=sys.argv[2], local_dir='/model', \
+                  allow_patterns=['*.json', '*.txt', 'model.safetensors', 'README.md'])" \
+    "$MODEL_ID" "$MODEL_REVISION"
 
 FROM ${MODEL_SOURCE} AS model
 

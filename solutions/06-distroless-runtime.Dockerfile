@@ -27,9 +27,15 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 FROM exporter AS model-from-hub
 ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
+# A commit of the model's repository on the Hub, not its main branch: every build gets the same
+# files, whatever is pushed there later (transformers' own default for this pipeline pins it too).
+ARG MODEL_REVISION=714eb0fa89d2f80546fda750413ed43d93601a13
+# The weights, the tokenizer and config files, and README.md: the model card (licence, training
+# data, limitations) travels with the model.
 RUN python -c "import sys; from huggingface_hub import snapshot_download; \
-snapshot_download(sys.argv[1], local_dir='/model', allow_patterns=['*.json', '*.txt', 'model.safetensors'])" \
-    "$MODEL_ID"
+snapshot_download(sys.argv[1], revision=sys.argv[2], local_dir='/model', \
+                  allow_patterns=['*.json', '*.txt', 'model.safetensors', 'README.md'])" \
+    "$MODEL_ID" "$MODEL_REVISION"
 
 FROM ${MODEL_SOURCE} AS model
 
@@ -110,9 +116,18 @@ RUN chroot /rootfs /usr/bin/python3.11 -m compileall -q /usr/lib/python3.11
 # BEGIN SOLUTION: FROM scratch; COPY /rootfs to /, the venv's site-packages and /onnx (to /opt/model) from their stages; ENV PATH=/usr/bin, PYTHONPATH and MODEL_ID; WORKDIR /srv/app; COPY the app's files; USER 10001:10001; ENTRYPOINT ["python3", "main.py"]
 FROM scratch AS final
 
+# What the image is, for registries and scanners (OCI annotation keys), and which model it
+# answers with under which licence (our own keys; the model card is /opt/model/README.md). The
+# model's ARGs have the model stage's defaults; offline rooms pass their local model's.
+ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
+ARG MODEL_REVISION=714eb0fa89d2f80546fda750413ed43d93601a13
+ARG MODEL_LICENSE=Apache-2.0
 LABEL org.opencontainers.image.title="bert-classifier" \
       org.opencontainers.image.description="BERT sentiment classifier on ONNX Runtime, distroless: batch run and HTTP API (gunicorn)" \
-      org.opencontainers.image.base.name="scratch"
+      org.opencontainers.image.base.name="scratch" \
+      workshop.model.id="$MODEL_ID" \
+      workshop.model.revision="$MODEL_REVISION" \
+      workshop.model.license="$MODEL_LICENSE"
 
 COPY --from=rootfs /rootfs /
 # The venv's packages, on Debian's interpreter: its bin/python links to the builder's python,

@@ -128,6 +128,28 @@ def test_final_has_no_shell_and_the_debug_variant_has_busybox(images):
 
 
 @pytest.mark.docker
+def test_final_names_its_model_and_carries_its_card_and_checksums(images, model_dir):
+    """The model labels name the model built in (here: the local folder, config.BUILD_ARGS), the
+    model card is the source's README.md, and SHA256SUMS checks out against the shipped files."""
+    labels = get_image(FINAL).labels
+    expected = {k: v for k, v in config.BUILD_ARGS.items() if k.startswith("MODEL_") and k != "MODEL_SOURCE"}
+    if not expected:  # built from the Hub: the Dockerfile's own defaults
+        expected = {"MODEL_ID": "distilbert-base-uncased-finetuned-sst-2-english",
+                    "MODEL_REVISION": "714eb0fa89d2f80546fda750413ed43d93601a13", "MODEL_LICENSE": "Apache-2.0"}
+    assert {key: labels.get(f"workshop.model.{key.removeprefix('MODEL_').lower()}") for key in expected} == expected
+    def model_labels(image: str) -> dict[str, str]:
+        return {k: v for k, v in get_image(image).labels.items() if k.startswith("workshop.model.")}
+
+    assert model_labels(FINAL) == model_labels(ONNX) == model_labels(PROD)
+    card = run_container(DEBUG, ["-c", "cat /opt/model/README.md"], entrypoint=["/busybox/sh"])
+    if config.MODEL_DIR is not None:
+        assert card.stdout == (model_dir / "README.md").read_text()
+    sums = run_container(DEBUG, ["-c", "cd /opt/model && sha256sum -c SHA256SUMS"], entrypoint=["/busybox/sh"])
+    assert sums.exit_code == 0, sums.stdout + sums.stderr
+    assert {line.rsplit(":", 1)[0] for line in sums.stdout.splitlines()} >= {"model.onnx", "README.md", "config.json"}
+
+
+@pytest.mark.docker
 def test_structure_test_passes_the_final_image_and_fails_the_onnx_one(images):
     """final.cst.yaml's checks all pass on final; on onnx (slim base, dpkg's own database, su and
     passwd setuid root) the no-shell, status.d and setuid checks fail."""

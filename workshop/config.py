@@ -95,6 +95,10 @@ def _build_args() -> dict[str, str]:
     for arg, env in (("TORCH_INDEX_URL", "WORKSHOP_TORCH_INDEX_URL"), ("MODEL_SOURCE", "WORKSHOP_MODEL_IMAGE")):
         if os.environ.get(env):
             args[arg] = os.environ[env]
+    if "MODEL_SOURCE" in args and MODEL_DIR is not None:
+        # The images' model labels then name the local model, not the Hub's: a folder has no
+        # revision, and its README states no licence of its own.
+        args.update(MODEL_ID=MODEL_DIR.name, MODEL_REVISION="none (a local folder)", MODEL_LICENSE="NOASSERTION")
     return args
 
 
