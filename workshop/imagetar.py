@@ -25,7 +25,6 @@ import json
 import logging
 import posixpath
 import stat
-import tarfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,9 +32,8 @@ from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
-#: Read size for the outer and the nested tar streams. tarfile's default (10 KiB) costs a
-#: multi-GB image hundreds of thousands of tiny reads; much larger is slower again, because the
-#: stream reader copies its whole buffer on every 512-byte header it takes from it.
+#: Buffer of the file over the engine's byte chunks: small reads (tar headers, peeks at a member's
+#: first KB) come from it, large ones (contents, CONTENT_READ) go past it.
 BUFFER_SIZE = 64 << 10
 #: JSON members (config, manifests) are small; anything bigger that is not a tar is skipped.
 MAX_JSON_BYTES = 16 << 20
@@ -148,17 +146,6 @@ class _Counter:
             pass
         if self._zip is not None:
             self.compressed += len(self._zip.flush())
-
-
-def members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    """The members of a stream-mode tar, one by one, without keeping them.
-
-    `TarFile` remembers every member it has read (for random access we cannot do on a stream);
-    a layer of 100,000 files would keep 100,000 `TarInfo` objects alive for nothing.
-    """
-    while (info := tar.next()) is not None:
-        yield info
-        tar.members.clear()
 
 
 # --- a tar stream reader ------------------------------------------------------------------------

@@ -371,9 +371,7 @@ def _gzip_layers(image: str, skip: dict[str, dict]) -> dict[str, dict]:
     layout of Engine 25+ names a layer by its digest) or, in the legacy layout, by a tar size
     that matches exactly one layer in `skip`. The hash checks that guess afterwards.
     """
-    import tarfile
-
-    from workshop.imagetar import BUFFER_SIZE, members, open_chunks
+    from workshop.imagetar import CONTENT_READ, TarStream, open_chunks
 
     diff_ids = set(engine.get_image(image).attrs["RootFS"]["Layers"])
     by_size: dict[int, list[str]] = {}
@@ -386,34 +384,33 @@ def _gzip_layers(image: str, skip: dict[str, dict]) -> dict[str, dict]:
     finally:
         api.timeout = usual
     found: dict[str, dict] = {}
-    with tarfile.open(fileobj=open_chunks(chunks), mode="r|", bufsize=BUFFER_SIZE) as outer:
-        for info in members(outer):
-            if not info.isreg():
-                continue
-            if info.name.startswith("blobs/"):
-                named = "sha256:" + info.name.rsplit("/", 1)[-1]
-                if named not in diff_ids:
-                    continue  # the config or a manifest, not a layer
-                guess = named if named in skip else None
-            elif info.name.endswith("/layer.tar"):
-                same = by_size.get(info.size, [])
-                guess = same[0] if len(same) == 1 else None
-            else:
-                continue
-            digest = hashlib.sha256()
-            packer = None if guess else zlib.compressobj(-1, zlib.DEFLATED, 31)  # gzip, level 6
-            packed = 0
-            data = outer.extractfile(info)
-            while chunk := data.read(BUFFER_SIZE):
-                digest.update(chunk)
-                if packer:
-                    packed += len(packer.compress(chunk))
-            diff_id = "sha256:" + digest.hexdigest()
+    outer = TarStream(open_chunks(chunks))
+    for header in outer:
+        if not header.isreg():
+            continue
+        if header.name.startswith("blobs/"):
+            named = "sha256:" + header.name.rsplit("/", 1)[-1]
+            if named not in diff_ids:
+                continue  # the config or a manifest, not a layer
+            guess = named if named in skip else None
+        elif header.name.endswith("/layer.tar"):
+            same = by_size.get(header.size, [])
+            guess = same[0] if len(same) == 1 else None
+        else:
+            continue
+        digest = hashlib.sha256()
+        packer = None if guess else zlib.compressobj(-1, zlib.DEFLATED, 31)  # gzip, level 6
+        packed = 0
+        while chunk := outer.read(CONTENT_READ):
+            digest.update(chunk)
             if packer:
-                found[diff_id] = {"tar_bytes": info.size, "gzip_bytes": packed + len(packer.flush())}
-            elif diff_id != guess:
-                log.info("%s: a layer was not the one its size suggested; compressing every layer", image)
-                return _gzip_layers(image, skip={})
+                packed += len(packer.compress(chunk))
+        diff_id = "sha256:" + digest.hexdigest()
+        if packer:
+            found[diff_id] = {"tar_bytes": header.size, "gzip_bytes": packed + len(packer.flush())}
+        elif diff_id != guess:
+            log.info("%s: a layer was not the one its size suggested; compressing every layer", image)
+            return _gzip_layers(image, skip={})
     return found
 
 
