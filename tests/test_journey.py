@@ -249,6 +249,32 @@ def test_compressed_sizes_are_gzip_level_6_and_cached_per_layer(tmp_path):
 
 
 @pytest.mark.docker
+def test_compressed_sizes_and_waste_come_from_one_read(tmp_path, monkeypatch):
+    """One `docker save` stream per image: the gzip sizes' read also gives the waste, so the
+    journey's read_image after compressed_layer_sizes asks the engine for nothing more."""
+    import docker.api.image
+
+    from workshop import layers
+
+    image = "python:3.11-slim"
+    layers.forget(get_image(image).id)
+    monkeypatch.setattr(layers, "ANALYSES_DIR", tmp_path / "analyses")
+    saves = []
+    real = docker.api.image.ImageApiMixin.get_image
+
+    def counted(api, name, *args, **kwargs):
+        saves.append(name)
+        return real(api, name, *args, **kwargs)
+
+    monkeypatch.setattr(docker.api.image.ImageApiMixin, "get_image", counted)
+    sizes = journey.compressed_layer_sizes(image, cache=tmp_path / "gzip.json")
+    figures = journey.read_image(image, dive="no", cache=tmp_path / "reads.json")
+    assert len(saves) == 1, f"{len(saves)} reads of {image}"
+    assert all(isinstance(s, int) and s > 0 for s in sizes)
+    assert figures["dive_source"] == "workshop (dive-compatible)" and figures["wasted_bytes"] >= 0
+
+
+@pytest.mark.docker
 def test_measure_image_production_end_to_end(tmp_path, monkeypatch):
     """The production image measured briefly: two starts timed (the second container is the one
     measured under load), no errors, SST-2 accuracy well above chance, model baked in."""

@@ -73,6 +73,18 @@ def test_copy_context_honours_dockerignore(tmp_path):
     assert found == [".dockerignore", "README.md", "app/keep.pyx", "app/predictor.py", "notebooks/results/keep.txt"]
 
 
+def test_copy_context_keeps_what_an_exception_names(tmp_path):
+    """`!` lines bring back what an earlier line excluded, inside an excluded folder too, as Docker does."""
+    root = tmp_path / "repo"
+    for path in ("build/keep.txt", "build/drop.txt", "docs/a.md", "docs/b.md"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("x")
+    (root / ".dockerignore").write_text("build\n!build/keep.txt\ndocs/*.md\n!docs/b.md\n")
+    copied = measure.copy_context(tmp_path / "copy", root)
+    found = sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*") if p.is_file())
+    assert found == [".dockerignore", "build/keep.txt", "docs/b.md"]
+
+
 @pytest.fixture()
 def small_repo(tmp_path: Path) -> Path:
     """A repository whose Dockerfile installs from requirements.txt first and copies the app last.

@@ -26,7 +26,7 @@ import logging
 import posixpath
 import stat
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -371,8 +371,12 @@ def _looks_like_tar(name: str, head: bytes) -> bool:
     return head[257:262] == b"ustar" or head.startswith(GZIP_MAGIC) or (len(head) >= 1024 and not any(head[:1024]))
 
 
-def read_saved_image(stream: BinaryIO, *, compressed: bool = False) -> SavedImage:
-    """Read a whole `docker save` stream once, front to back, and return what it describes."""
+def read_saved_image(stream: BinaryIO, *, compressed: bool | Callable[[str, int], bool] = False) -> SavedImage:
+    """Read a whole `docker save` stream once, front to back, and return what it describes.
+
+    `compressed` gzips each layer on the way (its gzip size in `compressed_bytes`): True for
+    every layer, or a function of the layer's member name and tar size that says which ones.
+    """
     layers: dict[str, LayerTar] = {}
     documents: dict[str, bytes] = {}
     outer = TarStream(stream)
@@ -389,11 +393,12 @@ def read_saved_image(stream: BinaryIO, *, compressed: bool = False) -> SavedImag
         if _looks_like_tar(name, head):
             log.debug("reading layer %s (%d bytes)", name, header.size)
             gzipped = head.startswith(GZIP_MAGIC)
-            counter = _Counter(outer, compress=compressed and not gzipped)
+            wanted = compressed(name, header.size) if callable(compressed) else compressed
+            counter = _Counter(outer, compress=wanted and not gzipped)
             layer = read_layer(counter, name)
             counter.finish()
             layer.tar_bytes = counter.nbytes
-            if compressed:
+            if wanted:
                 layer.compressed_bytes = counter.nbytes if gzipped else counter.compressed
             layers[name] = layer
         elif header.size <= MAX_JSON_BYTES:

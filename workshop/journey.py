@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -36,7 +35,6 @@ import tempfile
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -351,67 +349,44 @@ def compressed_layer_sizes(image: str, *, cache: str | Path | None = None,
 
     Sizes are cached by diff ID in `cache` (default config.CACHE_DIR/layer-gzip.json): a layer
     shared by several images is compressed once, and a re-run reads nothing. Missing layers are
-    compressed in one pass over `docker save` unless `compute` is False (then they are None).
+    gzipped during the image's one read by `layers.analyze` (which then also has its waste and
+    files, for read_image) unless `compute` is False (then they are None).
     """
     path = Path(cache) if cache else config.CACHE_DIR / GZIP_CACHE
     diff_ids = engine.get_image(image).attrs["RootFS"]["Layers"]
     known = _load_json(path)
     if compute and any(d not in known for d in diff_ids):
-        engine.ensure_disk(engine.get_image(image).attrs["Size"], f"reading {image}")
-        measured = _gzip_layers(image, skip={d: known[d] for d in diff_ids if d in known})
-        known = {**_load_json(path), **measured}  # another process may have added entries meanwhile
+        measured = _gzip_layers(image, {d: known[d] for d in diff_ids if d in known})
+        known = {**measured, **_load_json(path)}  # a figure already cached (here or by another process) stands
         _save_json(path, known)
     return [known[d]["gzip_bytes"] if d in known else None for d in diff_ids]
 
 
 def _gzip_layers(image: str, skip: dict[str, dict]) -> dict[str, dict]:
-    """{diff_id: {"tar_bytes", "gzip_bytes"}} for the layers of one `docker save` stream.
+    """{diff_id: {"tar_bytes", "gzip_bytes"}} of the layers of `image` not in `skip`.
 
-    A layer is hashed, and gzipped unless it is known to be in `skip`: by its name (the OCI
-    layout of Engine 25+ names a layer by its digest) or, in the legacy layout, by a tar size
-    that matches exactly one layer in `skip`. The hash checks that guess afterwards.
+    A layer is recognised in the stream before it is read: by its name (the OCI layout of Engine
+    25+ names a layer by its digest) or, in the legacy layout, by a tar size that matches exactly
+    one layer in `skip`. The analysis gives each layer its diff ID afterwards; a wrong guess (a
+    skipped layer that was not in `skip`) reads the image again, gzipping every layer.
     """
-    from workshop.imagetar import CONTENT_READ, TarStream, open_chunks
+    from workshop.layers import analyze
 
-    diff_ids = set(engine.get_image(image).attrs["RootFS"]["Layers"])
     by_size: dict[int, list[str]] = {}
     for diff_id, entry in skip.items():
         by_size.setdefault(entry["tar_bytes"], []).append(diff_id)
-    api = engine.client().api
-    usual, api.timeout = api.timeout, 3600  # old engines write the whole tarball before the first byte
-    try:
-        chunks = api.get_image(engine.get_image(image).id)
-    finally:
-        api.timeout = usual
-    found: dict[str, dict] = {}
-    outer = TarStream(open_chunks(chunks))
-    for header in outer:
-        if not header.isreg():
-            continue
-        if header.name.startswith("blobs/"):
-            named = "sha256:" + header.name.rsplit("/", 1)[-1]
-            if named not in diff_ids:
-                continue  # the config or a manifest, not a layer
-            guess = named if named in skip else None
-        elif header.name.endswith("/layer.tar"):
-            same = by_size.get(header.size, [])
-            guess = same[0] if len(same) == 1 else None
-        else:
-            continue
-        digest = hashlib.sha256()
-        packer = None if guess else zlib.compressobj(-1, zlib.DEFLATED, 31)  # gzip, level 6
-        packed = 0
-        while chunk := outer.read(CONTENT_READ):
-            digest.update(chunk)
-            if packer:
-                packed += len(packer.compress(chunk))
-        diff_id = "sha256:" + digest.hexdigest()
-        if packer:
-            found[diff_id] = {"tar_bytes": header.size, "gzip_bytes": packed + len(packer.flush())}
-        elif diff_id != guess:
-            log.info("%s: a layer was not the one its size suggested; compressing every layer", image)
-            return _gzip_layers(image, skip={})
-    return found
+
+    def wanted(name: str, tar_bytes: int) -> bool:
+        if name.startswith("blobs/"):
+            return "sha256:" + name.rsplit("/", 1)[-1] not in skip
+        return len(by_size.get(tar_bytes, [])) != 1
+
+    layers = analyze(image, compressed=wanted).layers
+    if any(layer.compressed_bytes is None and layer.digest not in skip for layer in layers):
+        log.info("%s: a layer was not the one its size suggested; compressing every layer", image)
+        layers = analyze(image, compressed=True).layers
+    return {layer.digest: {"tar_bytes": layer.tar_bytes, "gzip_bytes": layer.compressed_bytes}
+            for layer in layers if layer.compressed_bytes is not None}
 
 
 # --- the figures that need the whole image read ------------------------------------------------

@@ -19,7 +19,7 @@ import math
 import pickle
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -49,7 +49,7 @@ _cache: OrderedDict[str, ImageAnalysis] = OrderedDict()
 #: second run of the notebooks (an instructor's rehearsal) reads none of them again. Bump the
 #: version when ImageAnalysis or the waste rules change. `python -m workshop clean` empties it.
 ANALYSES_DIR = config.CACHE_DIR / "analyses"
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 
 # `docker history` shows what the builder recorded: "/bin/sh -c #(nop) CMD ..." (classic builder),
 # "|2 A=1 B=2 /bin/sh -c ..." (classic RUN with build args), "RUN |1 A=1 /bin/sh -c ... # buildkit".
@@ -159,6 +159,7 @@ class Layer:
     command: str  # the cleaned instruction that made it
     created_by: str  # as the builder recorded it
     size_bytes: int  # bytes of content in the layer (what dive shows per layer)
+    tar_bytes: int  # length of the layer's tar (content, headers and padding)
     compressed_bytes: int | None  # gzip size (level 6, like a registry push), if measured
     digest: str  # the layer's diff ID (sha256 of its uncompressed tar)
     files: list[Change] = field(repr=False)  # every path it touches, marked added/modified/...
@@ -315,7 +316,7 @@ def _by_directory(files: Iterable[FinalFile], depth: int) -> pd.DataFrame:
                         columns=["path", "size_bytes", "files"])
 
 
-def _build(saved: SavedImage, name: str, image_id: str, tags: list[str], compressed: bool) -> ImageAnalysis:
+def _build(saved: SavedImage, name: str, image_id: str, tags: list[str]) -> ImageAnalysis:
     history = saved.config.get("history") or []
     layered = iter([h for h in history if not h.get("empty_layer")])
     diff_ids = saved.config.get("rootfs", {}).get("diff_ids", [])
@@ -332,13 +333,15 @@ def _build(saved: SavedImage, name: str, image_id: str, tags: list[str], compres
         created_by = (entry.get("created_by") or entry.get("comment") or "") if entry else "(missing)"
         layers.append(Layer(
             index=index, command=clean_instruction(created_by), created_by=created_by,
-            size_bytes=layer.size_bytes, compressed_bytes=layer.compressed_bytes,
+            size_bytes=layer.size_bytes, tar_bytes=layer.tar_bytes, compressed_bytes=layer.compressed_bytes,
             digest=diff_ids[index] if index < len(diff_ids) else "", files=squashed.changes[index],
         ))
     return ImageAnalysis(
         image=name, id=image_id, tags=tags, layers=layers, files=squashed.files, dive=dive,
         wasted_bytes=dive.wasted_bytes + sum(r["wasted_bytes"] for r in rows if not r["counted_by_dive"]),
-        compressed_bytes=sum(layer.compressed_bytes for layer in saved.layers) if compressed else None,
+        compressed_bytes=(sum(layer.compressed_bytes for layer in saved.layers)
+                          if saved.layers and all(layer.compressed_bytes is not None for layer in saved.layers)
+                          else None),
         history=history, _waste=rows,
     )
 
@@ -348,14 +351,15 @@ def analyze_tar(stream: BinaryIO | Iterable[bytes], *, name: str = "image", comp
     if not hasattr(stream, "read"):
         stream = open_chunks(stream)
     saved = read_saved_image(stream, compressed=compressed)
-    return _build(saved, name, "", saved.repo_tags, compressed)
+    return _build(saved, name, "", saved.repo_tags)
 
 
-def analyze(image: str | Image, *, compressed: bool = False) -> ImageAnalysis:
+def analyze(image: str | Image, *, compressed: bool | Callable[[str, int], bool] = False) -> ImageAnalysis:
     """Read every layer of `image` once, as a stream, and work out files, changes and waste.
 
     With `compressed=True`, also gzip each layer on the fly to report the size a registry
-    would store; much slower (zlib managed about 11 MB/s on our 2-core CI machine, so ~1.5
+    would store (a function of a layer's name and tar size instead picks the layers to gzip:
+    `Layer.compressed_bytes` is None for the others); much slower (zlib managed about 11 MB/s on our 2-core CI machine, so ~1.5
     minutes per GB). Results are cached per image ID, in memory and in ANALYSES_DIR.
     """
     img = _image(image)
@@ -385,7 +389,7 @@ def analyze(image: str | Image, *, compressed: bool = False) -> ImageAnalysis:
         raise
     finally:
         api.timeout = usual
-    analysis = _build(saved, _name(image), img.id, list(img.tags), compressed)
+    analysis = _build(saved, _name(image), img.id, list(img.tags))
     _remember(analysis)
     return analysis
 

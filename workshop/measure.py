@@ -21,6 +21,7 @@ from typing import Any
 
 import docker
 import pandas as pd
+from docker.utils.build import exclude_paths
 
 from workshop import config
 from workshop.build import BuildResult, build, dockerfile_path
@@ -286,42 +287,23 @@ def _rewritten(path: Path, rewrite: Callable[[str], str], folder: Path) -> Path:
 
 def copy_context(destination: Path, root: Path = config.REPO_ROOT) -> Path:
     """Copy the build context at `root` to `destination`, leaving out what .dockerignore excludes
-    (so a build from the copy finds the same files in the cache as one from `root`)."""
-    patterns = _ignore_patterns(root)
-
-    def excluded(relative: str) -> bool:
-        verdict = False
-        for negate, regex in patterns:
-            if regex.match(relative):
-                verdict = not negate
-        return verdict
-
-    def ignore(folder: str, names: list[str]) -> list[str]:
-        base = Path(folder).relative_to(root).as_posix()
-        return [n for n in names if excluded(n if base == "." else f"{base}/{n}")]
-
-    shutil.copytree(root, destination, ignore=ignore, symlinks=True, dirs_exist_ok=True)
+    (so a build from the copy finds the same files in the cache as one from `root`). The matching
+    is docker-py's (`exclude_paths`, what its own builds send), `!` exceptions included."""
+    ignore_file = root / ".dockerignore"
+    lines = ignore_file.read_text().splitlines() if ignore_file.is_file() else []
+    patterns = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    destination.mkdir(parents=True, exist_ok=True)
+    # Parents come before their children in sorted order; symlinks are copied as links.
+    for relative in sorted(exclude_paths(str(root), patterns)):
+        source, target = root / relative, destination / relative
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        elif source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
     return destination
-
-
-def _ignore_patterns(root: Path) -> list[tuple[bool, re.Pattern]]:
-    """.dockerignore as (exception?, regex) pairs, in file order (the last match wins, as in Docker)."""
-    path = root / ".dockerignore"
-    patterns = []
-    for line in (path.read_text().splitlines() if path.is_file() else []):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        negate = line.startswith("!")
-        pattern = line.lstrip("!").strip().strip("/")
-        regex = ""
-        for part in re.split(r"(\*\*/?|\*|\?|\[[^\]]*\])", pattern):
-            if part.startswith("[") and part.endswith("]"):  # a character class, as in Go's filepath.Match
-                regex += "[" + ("^" + part[2:-1] if part[1:2] in "!^" else part[1:-1]) + "]"
-            else:
-                regex += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
-        patterns.append((negate, re.compile(regex + "$")))
-    return patterns
 
 
 # --- pip's downloads, and BuildKit's cache mount for them -------------------------------------
