@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -255,9 +257,10 @@ def test_distroless_exercise_gives_final_dockerfiles_stages_unchanged():
 
 
 def test_every_lesson_has_an_exercise():
-    """Lessons 01 to 06 each have at least one registered exercise, with its file in solutions/."""
+    """Lessons 01 to 06 each have at least one registered exercise, and lesson 07 the transfer
+    exercise (a second app), each with its file in solutions/."""
     registered = exercises.registry()
-    assert {ex.lesson for ex in registered.values()} >= {"01", "02", "03", "04", "05", "06"}
+    assert {ex.lesson for ex in registered.values()} >= {"01", "02", "03", "04", "05", "06", "07"}
     for exercise_id in registered:
         exercises.source_path(exercise_id, exercises.SOLUTIONS_DIR)
 
@@ -323,3 +326,42 @@ def test_check_fails_on_the_untouched_exercise_with_a_sentence(exercise_id, warm
     first = message.splitlines()[0] if message else ""
     assert len(first) > 20 and "Traceback" not in message, message
     assert leftover_containers(exercise_id) == []
+
+
+# --- the transfer exercise: each usual mistake gets its own sentence ------------------------------
+
+def _transfer_variant(tmp_path: Path, old: str, new: str) -> Path:
+    """The reference answer of 07-transfer-app with one mistake in it."""
+    text = exercises.source_path("07-transfer-app", exercises.SOLUTIONS_DIR).read_text()
+    assert old in text
+    path = tmp_path / "07-transfer-app.Dockerfile"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def test_transfer_check_asks_for_two_stages_before_building(tmp_path):
+    """One stage that does everything is refused from the Dockerfile's text, with what to split."""
+    path = tmp_path / "07-transfer-app.Dockerfile"
+    path.write_text("FROM python:3.11-slim\nCOPY . .\nRUN pip install -r requirements.txt\n")
+    with pytest.raises(CheckFailed, match="has one stage"):
+        exercises.get("07-transfer-app").check(path)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(("old", "new", "sentence"), [
+    ("USER 10001\n", "", "runs as root"),
+    ("COPY --from=builder /srv/model.joblib .\n", "COPY --from=builder /srv/ .\n", "training data"),
+    ("COPY requirements.txt .\n", "COPY . .\n", "Changing one line of serve.py re-ran"),
+], ids=["root", "training-data-kept", "cache-order"])
+def test_transfer_check_names_the_mistake(tmp_path, old, new, sentence):
+    """A root user, the training data copied into the runtime, or the app copied before pip
+    install: each fails the check with the sentence that names it, and leaves no container."""
+    path = _transfer_variant(tmp_path, old, new)
+    try:
+        with pytest.raises(CheckFailed, match=re.escape(sentence)):
+            exercises.get("07-transfer-app").check(path)
+        assert leftover_containers("07-transfer-app") == []
+    finally:
+        from workshop import engine
+
+        engine.client().images.remove(f"{IMAGE_REPO}:ex-07-transfer-app", force=True)

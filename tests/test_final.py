@@ -17,7 +17,7 @@ import requests
 from conftest import APP_DIR
 from test_server import free_port
 
-from workshop import checks, config, journey, measure, prune
+from workshop import checks, config, loadtest, measure, prune
 from workshop.build import build
 from workshop.engine import client, get_image
 from workshop.layers import layer_bytes
@@ -186,10 +186,10 @@ def test_final_runtime_overhead_is_under_150_mb_and_under_a_fifth_of_production(
 @pytest.mark.docker
 def test_onnx_images_give_torch_labels_on_sst2_dev_sentences(images):
     """The first 200 SST-2 dev sentences: final and onnx give the production image's labels on 99%+."""
-    texts = journey.sst2_dev(limit=200)["sentence"].tolist()
-    torch_labels = journey.labels_through(PROD, texts, command=["gunicorn"], tmpfs={"/tmp": "size=64m"})
+    texts = loadtest.sst2_dev(limit=200)["sentence"].tolist()
+    torch_labels = loadtest.labels_through(PROD, texts, command=["gunicorn"], tmpfs={"/tmp": "size=64m"})
     for tag, command in ((ONNX, ["gunicorn"]), (FINAL, ["serve"])):
-        assert journey.agreement(journey.labels_through(tag, texts, command=command), torch_labels) >= 0.99
+        assert loadtest.agreement(loadtest.labels_through(tag, texts, command=command), torch_labels) >= 0.99
 
 
 @pytest.mark.docker

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import tarfile
 import threading
 import uuid
@@ -13,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from workshop import config, journey
+from workshop import config, journey, loadtest, reporting
 from workshop.build import build, ledger
 from workshop.engine import client, get_image
 
@@ -66,16 +67,16 @@ def server():
 def test_percentile_interpolates_like_numpy():
     """Percentiles interpolate linearly between ranks; an empty list has none."""
     values = [0.4, 0.1, 0.3, 0.2]
-    assert journey.percentile(values, 50) == pytest.approx(0.25)
-    assert journey.percentile(values, 95) == pytest.approx(0.385)
-    assert journey.percentile([], 50) != journey.percentile([], 50)  # NaN
+    assert loadtest.percentile(values, 50) == pytest.approx(0.25)
+    assert loadtest.percentile(values, 95) == pytest.approx(0.385)
+    assert loadtest.percentile([], 50) != loadtest.percentile([], 50)  # NaN
 
 
 def test_load_counts_every_request_and_every_error(server):
     """Four clients for a moment: every request is either a timed answer or an error (every 5th is a 500)."""
     url, handler = server
     handler.fail_every = 5
-    result = journey.load(url, {"text": "good"}, seconds=0.5, concurrency=4)
+    result = loadtest.load(url, {"text": "good"}, seconds=0.5, concurrency=4)
     assert result.requests == handler.count > 0
     assert result.errors == handler.count // 5
     assert len(result.seconds) == handler.count - handler.count // 5
@@ -83,11 +84,28 @@ def test_load_counts_every_request_and_every_error(server):
     assert 0 < result.p50_ms <= result.p95_ms
 
 
+def test_cpu_set_reads_docker_cpuset_strings():
+    """--cpuset-cpus syntax: single CPUs, ranges and lists; nothing for none."""
+    assert [loadtest.cpu_set(t) for t in ("1", "1-3", "0,2-3", "", None)] == [{1}, {1, 2, 3}, {0, 2, 3}, set(), set()]
+
+
+def test_load_away_from_the_containers_cpus_leaves_the_caller_alone(server):
+    """With away_from, only load's own threads move to the other CPUs: the caller keeps its CPUs,
+    and when no other CPU is left (all taken by the containers) the threads stay where they are."""
+    url, handler = server
+    mine = os.sched_getaffinity(0)
+    for away in (str(min(mine)), ",".join(map(str, sorted(mine)))):
+        result = loadtest.load(url, {"text": "good"}, seconds=0.2, concurrency=2, away_from=away)
+        assert result.errors == 0 and len(result.seconds) == handler.count > 0
+        assert os.sched_getaffinity(0) == mine
+        handler.count = 0
+
+
 def test_load_counts_refused_connections_as_errors(server):
     """A server that is gone answers nothing: all requests are errors, no latency is reported."""
     url, _ = server
     dead = url.rsplit(":", 1)[0] + ":9/classify"  # the discard port: nothing listens there
-    result = journey.load(dead, {"text": "good"}, seconds=0.2)
+    result = loadtest.load(dead, {"text": "good"}, seconds=0.2)
     assert result.errors == result.requests > 0 and result.seconds == []
 
 
@@ -95,33 +113,33 @@ def test_classify_all_sends_chunks_and_scores_labels(server):
     """Texts go out 32 at a time; labels come back in order and score against SST-2's 0/1 labels."""
     url, handler = server
     texts = [f"{'good' if i % 3 else 'bad'} film {i}" for i in range(70)]
-    labels, errors = journey.classify_all(url, texts)
+    labels, errors = loadtest.classify_all(url, texts)
     assert (handler.batches, errors) == ([32, 32, 6], 0)
     assert labels == ["POSITIVE" if i % 3 else "NEGATIVE" for i in range(70)]
     gold = [1] * 70
-    assert journey.accuracy(labels, gold) == pytest.approx(sum(1 for i in range(70) if i % 3) / 70)
-    assert journey.agreement(labels, labels) == 1.0
-    assert journey.agreement([None, "POSITIVE"], [None, "POSITIVE"]) == 0.5  # a failed text never agrees
+    assert loadtest.accuracy(labels, gold) == pytest.approx(sum(1 for i in range(70) if i % 3) / 70)
+    assert loadtest.agreement(labels, labels) == 1.0
+    assert loadtest.agreement([None, "POSITIVE"], [None, "POSITIVE"]) == 0.5  # a failed text never agrees
 
 
 def test_classify_all_marks_a_failed_chunk(server):
     """A chunk answered with a 500 counts as one error and leaves its texts without a label."""
     url, handler = server
     handler.fail_every = 2
-    labels, errors = journey.classify_all(url, ["good"] * 40)
+    labels, errors = loadtest.classify_all(url, ["good"] * 40)
     assert errors == 1 and labels == ["POSITIVE"] * 32 + [None] * 8
 
 
 def test_sst2_dev_has_the_labelled_sentences():
     """The shared dev set: 872 sentences, labels 0 and 1."""
-    frame = journey.sst2_dev()
+    frame = loadtest.sst2_dev()
     assert len(frame) == 872 and set(frame["label"]) == {0, 1}
     assert frame["sentence"].str.len().min() > 0
 
 
 def test_default_cpus_leave_cpu_0_to_the_load_generator():
     """Containers get every CPU but the first, when there are at least two."""
-    assert [journey.default_cpus(n) for n in (1, 2, 4)] == [None, "1", "1-3"]
+    assert [loadtest.default_cpus(n) for n in (1, 2, 4)] == [None, "1", "1-3"]
 
 
 def test_cold_build_is_the_latest_one_without_cached_steps():
@@ -170,29 +188,29 @@ def test_time_cold_builds_writes_each_figure_into_the_report(monkeypatch):
 
 def test_readme_table_renders_the_saved_json(tmp_path):
     """The README table comes from journey.json alone: machine line, one row per image, skipped ones named."""
-    path = journey.save(REPORT, tmp_path)
+    path = reporting.save(REPORT, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "journey-latency.svg", "journey-size.svg", "journey-start.svg", "journey.json"]
-    text = journey.readme_table(journey.load_report(path))
+    text = reporting.readme_table(reporting.load_report(path))
     lines = text.splitlines()
     assert lines[0].startswith("Measured on Test CPU (2 cores, 8 GB memory), kernel 6.1, Docker 27.0, on 2026-11-28")
     assert lines[4] == ("| `bert-classifier:cache` | 1.29 GB | 500 MB | 6 | 3.41 MB / 3.41 MB | - | 100 s | 3.2 s "
                         "| 7.6 s | 31 / 36 ms | 32.6 | 0 | 326 MB | 88.8% |")
     assert lines[-1] == "Not built when measured: `bert-classifier:final`."
-    timed = journey.readme_table({**REPORT, "cold_builds_timed": "2026-11-29T09:00:00+00:00"}).splitlines()
+    timed = reporting.readme_table({**REPORT, "cold_builds_timed": "2026-11-29T09:00:00+00:00"}).splitlines()
     assert timed[-1].startswith("Cold builds timed on 2026-11-29 by `python -m workshop.journey --cold-builds`")
 
 
 def test_update_readme_rewrites_only_the_journey_block(tmp_path):
     """--update-readme replaces the lines between the markers and keeps everything around them."""
     readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\nbefore\n{journey.README_START}\nold table\n{journey.README_END}\nafter\n")
-    journey.update_readme(REPORT, readme)
-    assert readme.read_text() == (f"# Title\n\nbefore\n{journey.README_START}\n{journey.readme_table(REPORT)}\n"
-                                  f"{journey.README_END}\nafter\n")
+    readme.write_text(f"# Title\n\nbefore\n{reporting.README_START}\nold table\n{reporting.README_END}\nafter\n")
+    reporting.update_readme(REPORT, readme)
+    assert readme.read_text() == (f"# Title\n\nbefore\n{reporting.README_START}\n{reporting.readme_table(REPORT)}\n"
+                                  f"{reporting.README_END}\nafter\n")
     readme.write_text("# no block\n")
     with pytest.raises(LookupError, match="no journey block"):
-        journey.update_readme(REPORT, readme)
+        reporting.update_readme(REPORT, readme)
 
 
 @pytest.mark.docker
@@ -285,7 +303,7 @@ def test_measure_image_production_end_to_end(tmp_path, monkeypatch):
         build("production", f"{config.IMAGE_REPO}:production", quiet=True)
     params = journey.Params(seconds=1, warmup=0.5, starts=2, compressed=False, read_max_bytes=0, rebuild=(),
                             dive="no")
-    sentences = journey.sst2_dev(limit=64)
+    sentences = loadtest.sst2_dev(limit=64)
     row = journey.measure_image("production", params, sentences=sentences)
     assert row["measured"] and row["errors"] == 0
     assert len(row["start_s"]) == 2 and all(s > 0 for s in row["start_s"])
@@ -302,7 +320,7 @@ def test_measure_image_production_end_to_end(tmp_path, monkeypatch):
 @pytest.mark.docker
 def test_missing_image_is_skipped_with_a_note():
     """An image that is not built is reported, not measured."""
-    row = journey.measure_image("no-such-lesson", journey.Params(), sentences=journey.sst2_dev(limit=1))
+    row = journey.measure_image("no-such-lesson", journey.Params(), sentences=loadtest.sst2_dev(limit=1))
     assert row == {"image": "no-such-lesson", "tag": f"{config.IMAGE_REPO}:no-such-lesson", "measured": False,
                    "note": "not built on this machine (python -m workshop build no-such-lesson); skipped"}
 
@@ -312,7 +330,7 @@ def test_each_chart_draws_its_own_figure_on_its_own_axis(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    figures = journey.charts(REPORT, tmp_path)
+    figures = reporting.charts(REPORT, tmp_path)
     expected = {"size": ("GB on disk", "Image size by what the bytes are"),
                 "start": ("seconds", "docker run to the first answer"),
                 "latency": ("ms", "POST /classify latency")}

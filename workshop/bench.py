@@ -5,7 +5,7 @@
 
 For each image, in alternating rounds (so that a busy moment of the machine hits every image
 alike), a fresh container on the journey's CPU set: warm-up, then the p50 of one keep-alive
-client and the requests per second of four, as lesson 07 measures them (`journey.load`), plus
+client and the requests per second of four, as lesson 07 measures them (`loadtest.load`), plus
 the p50 of `GET /health` on the same path (HTTP, gunicorn, Docker's port forwarding: everything
 but the app's work). Then the model alone inside the image, on the same CPUs: the classifier's
 `predict` on the same review, no HTTP.
@@ -19,7 +19,7 @@ import time
 
 import pandas as pd
 
-from workshop import config, journey
+from workshop import config, journey, loadtest
 from workshop.run import RunFailed, run_container, serve
 
 #: The classifier alone, timed inside the image: load once, warm up, then the median of 200 calls.
@@ -29,11 +29,11 @@ sys.path.insert(0, ".")
 from predictor import load_classifier
 classifier = load_classifier()
 for _ in range(20):
-    classifier.predict([{journey.REVIEW!r}])
+    classifier.predict([{loadtest.REVIEW!r}])
 times = []
 for _ in range(200):
     start = time.perf_counter()
-    classifier.predict([{journey.REVIEW!r}])
+    classifier.predict([{loadtest.REVIEW!r}])
     times.append(time.perf_counter() - start)
 print(statistics.median(times) * 1000)
 """
@@ -43,9 +43,10 @@ def serving(tag: str, command: list[str], *, seconds: float, cpus: str | None) -
     options = {"cpuset_cpus": cpus} if cpus else {}
     with serve(tag, command=command, **options) as server:
         url = server.url + "/classify"
-        journey.load(url, {"text": journey.REVIEW}, seconds=min(2.0, seconds), concurrency=4)
-        one = journey.load(url, {"text": journey.REVIEW}, seconds=seconds, concurrency=1)
-        many = journey.load(url, {"text": journey.REVIEW}, seconds=seconds, concurrency=4)
+        review = {"text": loadtest.REVIEW}
+        loadtest.load(url, review, seconds=min(2.0, seconds), concurrency=4, away_from=cpus)
+        one = loadtest.load(url, review, seconds=seconds, concurrency=1, away_from=cpus)
+        many = loadtest.load(url, review, seconds=seconds, concurrency=4, away_from=cpus)
         health = []
         for _ in range(200):
             start = time.perf_counter()
@@ -65,7 +66,7 @@ def model_alone_ms(tag: str, *, cpus: str | None) -> float:
 
 
 def bench(names: list[str], *, rounds: int = 3, seconds: float = 5.0, cpus: str | None = None) -> pd.DataFrame:
-    cpus = cpus if cpus is not None else journey.default_cpus()
+    cpus = cpus if cpus is not None else loadtest.default_cpus()
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args(argv)
-    cpus = journey.default_cpus()
+    cpus = loadtest.default_cpus()
     print(f"{time.strftime('%Y-%m-%d')}, {journey.machine()['cpu']}, containers on CPUs {cpus}; "
           f"model: {config.MODEL_DIR or 'the Hub model'}; one figure per round")
     print(bench(args.names, rounds=args.rounds, seconds=args.seconds, cpus=cpus).to_string())

@@ -24,7 +24,8 @@ import requests
 from workshop import checks, config, engine, measure
 from workshop.build import BuildFailed, BuildOutOfSpace, BuildResult, build
 from workshop.checks import CheckFailed
-from workshop.exercises import SOLUTIONS_DIR, exercise
+from workshop.engine import human
+from workshop.exercises import EXERCISES_DIR, SOLUTIONS_DIR, exercise
 from workshop.layers import analyze, layer_bytes, layer_table
 from workshop.run import RunFailed, run_batch, serve
 
@@ -40,10 +41,10 @@ def _tag(exercise_id: str, path: Path) -> str:
     return f"{config.IMAGE_REPO}:{kind}-{exercise_id}"
 
 
-def _build(path: Path, tag: str) -> BuildResult:
+def _build(path: Path, tag: str, context: Path = config.REPO_ROOT) -> BuildResult:
     """Build the learner's Dockerfile quietly; a failed build becomes a learner's sentence."""
     try:
-        return build(path, tag, quiet=True)
+        return build(path, tag, context=context, quiet=True)
     except BuildOutOfSpace:
         raise  # the machine's problem, not the Dockerfile's: its message says how to free space
     except BuildFailed as failure:
@@ -315,3 +316,62 @@ def _expect_batch_result(tag: str, path: Path,
     if "--- Classification Result ---" not in output:
         raise CheckFailed(f"The image built from {path.name} runs, but its default command does not classify "
                           f"the sample: end with {entrypoint}.")
+
+
+# --- lesson 07: the transfer exercise -----------------------------------------------------------
+
+#: The second app, and the build context of its Dockerfile.
+TRANSFER_APP = EXERCISES_DIR / "transfer-app"
+#: The reference answer (two stages on python:3.11-slim) is 445 MB on x86_64 here, its runtime on
+#: python:3.11 instead 1.12 GB (2026-11-30, our stand-in base images).
+TRANSFER_BUDGET = "500 MB"
+#: Messages whose team the trained router gets right, with a margin.
+TRANSFER_MESSAGES = {"I was charged twice and want a refund": "billing",
+                     "My parcel never arrived and tracking is stuck": "shipping",
+                     "The app crashes when I log in": "technical"}
+
+
+@exercise("07-transfer-app", title="Containerize an app you have not seen", lesson="07")
+def transfer_app(path: Path) -> None:
+    tag = _tag("07-transfer-app", path)
+    stages = re.findall(r"^\s*FROM\s", path.read_text(), re.IGNORECASE | re.MULTILINE)
+    if not stages:
+        raise CheckFailed(f"{path.name} has no FROM line yet: start the builder stage FROM python:3.11-slim.")
+    if len(stages) < 2:
+        raise CheckFailed(f"{path.name} has one stage: install and train in a builder stage, then start a second "
+                          "FROM and copy only the venv, serve.py and model.joblib into it.")
+    _build(path, tag, context=TRANSFER_APP)
+    _expect(checks.runs_as_non_root, tag, sentence=f"The image built from {path.name} runs as root: end with "
+            "USER and a fixed, numeric UID such as 10001.")
+    size = engine.get_image(tag).attrs["Size"]
+    if size >= checks.parse_size(TRANSFER_BUDGET):
+        raise CheckFailed(f"The image is {human(size)}, over {TRANSFER_BUDGET}: start the runtime stage from "
+                          "python:3.11-slim and copy the venv into it, not the whole builder.")
+    files = [f.path for f in analyze(tag).files]
+    if not any(p.endswith("/model.joblib") for p in files):
+        raise CheckFailed("The image has no model.joblib: run train.py in the builder and COPY --from the "
+                          "file it writes into the runtime stage.")
+    if any(p.endswith("/tickets.csv") for p in files):
+        raise CheckFailed("The training data (tickets.csv) is in the image: train in the builder stage and copy "
+                          "only model.joblib out of it.")
+    command = engine.get_image(tag).attrs["Config"].get("Cmd")
+    if not command:
+        raise CheckFailed(f"{path.name} has no CMD: end with one that starts waitress on port 8080 "
+                          "(waitress-serve --port=8080 serve:app).")
+    try:
+        with serve(tag, command=command, model=False, timeout=60) as server:
+            for message, team in TRANSFER_MESSAGES.items():
+                answer = server.post("/route", json={"message": message})
+                got = answer.json().get("team") if answer.status_code == 200 else f"HTTP {answer.status_code}"
+                if got != team:
+                    raise CheckFailed(f"POST /route with {message!r} answered {got}, not {team}: is model.joblib "
+                                      "the one train.py wrote from data/tickets.csv?")
+    except RunFailed as failure:
+        last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
+        raise CheckFailed(f"The image's CMD does not serve GET /health on port 8080: {last[0]}") from None
+    change = measure.rebuild_after_edit(path, edit="serve.py", tag=tag, root=TRANSFER_APP, build_first=False,
+                                        give_back=False, stop_at=_PIP_RUNS)
+    rerun = [step for step in change.steps_run if "pip install" in step]
+    if rerun:
+        raise CheckFailed(f"Changing one line of serve.py re-ran `{rerun[0]}`: copy requirements.txt alone before "
+                          "pip install, and serve.py after it.")

@@ -13,7 +13,8 @@ of the app, start to the first answer, latency and throughput of POST /classify,
 and accuracy on the SST-2 dev set, classified by the image itself.
 
 Every container runs on the same CPUs (`cpuset_cpus`), leaving CPU 0 to the load generator when
-the machine has two or more. Slow figures are cached where they cannot go stale: compressed sizes
+the machine has two or more (`workshop.loadtest` measures; `workshop.reporting` writes the JSON,
+tables, charts and README block). Slow figures are cached where they cannot go stale: compressed sizes
 per layer (a layer's diff ID names its content) and image reads per image ID, under
 config.CACHE_DIR; cold build times come from the build ledger that `workshop.build` keeps.
 """
@@ -21,7 +22,6 @@ config.CACHE_DIR; cold build times come from the build ledger that `workshop.bui
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import os
@@ -32,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -42,12 +41,12 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import numpy as np
 import pandas as pd
-import requests
 
 from workshop import config, engine, measure, run, torchcost
 from workshop.engine import ImageMissing, human
+from workshop.loadtest import CHUNK, REVIEW, accuracy, agreement, classify_all, default_cpus, load, peak_memory, sst2_dev
+from workshop.reporting import COMPONENTS, load_report, pretty, readme_table, save, update_readme
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +55,8 @@ IMAGES = ("naive", "slim", "multistage", "cache", "baked", "production", "onnx",
 #: How each image serves the API; the others use run.SERVER_COMMAND (Flask's server).
 SERVE_COMMANDS: dict[str, list[str]] = {"production": ["gunicorn"], "onnx": ["gunicorn"], "onnx-int8": ["gunicorn"],
                                         "final": ["serve"]}
-#: The text of every latency and throughput request (a sentence of SST-2's length).
-REVIEW = "A gorgeous, witty, seductive movie that keeps you guessing right up to the last scene."
-#: Texts per POST /classify when measuring accuracy.
-CHUNK = 32
 #: Where a timed cold build's figure comes from, as the report states it.
 COLD_SOURCE = "timed with --no-cache and pip's cache mounts emptied, {when}"
-#: The SST-2 dev set in the shared folder (columns: label, sentence; label 1 = POSITIVE).
-SST2_DEV = Path("data") / "sst2" / "dev.tsv"
-#: Size groups of the stacked chart, bottom to top.
-COMPONENTS = ("base OS + Python + app", "other Python packages", "torch + CUDA libraries", "model files")
 
 #: JSON cache of gzip sizes, one entry per layer diff ID.
 GZIP_CACHE = "layer-gzip.json"
@@ -76,14 +67,6 @@ MEASURED_STORE = "journey-measured.json"
 
 
 # --- parameters and the machine ----------------------------------------------------------------
-
-def default_cpus(count: int | None = None) -> str | None:
-    """CPUs for the containers: all but CPU 0 (left to the load generator) when there are two or more."""
-    count = os.cpu_count() if count is None else count
-    if not count or count < 2:
-        return None
-    return "1" if count == 2 else f"1-{count - 1}"
-
 
 @dataclass
 class Params:
@@ -171,160 +154,6 @@ def machine() -> dict[str, Any]:
         "docker": engine.client().version().get("Version"), "cgroup": f"v{info.get('CgroupVersion', '1')}",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-
-
-# --- load: latency and throughput over loopback HTTP -------------------------------------------
-
-@dataclass(frozen=True)
-class Load:
-    """What `load` saw: one duration per answered request, the errors, the wall time."""
-
-    seconds: list[float]
-    errors: int
-    elapsed: float
-    concurrency: int
-
-    @property
-    def requests(self) -> int:
-        return len(self.seconds) + self.errors
-
-    @property
-    def p50_ms(self) -> float:
-        return percentile(self.seconds, 50) * 1000
-
-    @property
-    def p95_ms(self) -> float:
-        return percentile(self.seconds, 95) * 1000
-
-    @property
-    def per_second(self) -> float:
-        """Answered requests per second of wall time."""
-        return len(self.seconds) / self.elapsed if self.elapsed else float("nan")
-
-
-def percentile(values: Iterable[float], q: float) -> float:
-    """The q-th percentile (linear interpolation, as numpy and pandas compute it); NaN when empty."""
-    values = list(values)
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
-def load(url: str, payload: dict, *, seconds: float, concurrency: int = 1, timeout: float = 60) -> Load:
-    """POST `payload` to `url` from `concurrency` threads, back to back, for `seconds`.
-
-    A request counts as an error unless it gets a 200 with a JSON body; requests started before
-    the deadline are waited for, so `elapsed` can pass `seconds` by one request.
-    """
-    durations: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    start = time.perf_counter()
-    deadline = start + seconds
-
-    def client() -> None:
-        with requests.Session() as session:
-            while time.perf_counter() < deadline:
-                began = time.perf_counter()
-                try:
-                    response = session.post(url, json=payload, timeout=timeout)
-                    ok = response.status_code == 200 and "result" in response.json()
-                except (requests.RequestException, ValueError):
-                    ok = False
-                took = time.perf_counter() - began
-                with lock:
-                    if ok:
-                        durations.append(took)
-                    else:
-                        errors[0] += 1
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return Load(durations, errors[0], time.perf_counter() - start, concurrency)
-
-
-# --- accuracy ----------------------------------------------------------------------------------
-
-def sst2_dev(path: str | Path | None = None, limit: int | None = None) -> pd.DataFrame:
-    """SST-2's dev set: columns `label` (1 = POSITIVE) and `sentence`, from the shared folder."""
-    path = Path(path) if path else config.SHARED_DIR / SST2_DEV
-    if not path.is_file():
-        raise FileNotFoundError(f"No SST-2 dev set at {path}: set WORKSHOP_SHARED to the folder that "
-                                "holds data/sst2/dev.tsv (see README, Offline mode).")
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    # The text column is "sentence" in GLUE's file and "content" in some copies: the other one.
-    header, body = rows[0], rows[1:]
-    label = header.index("label")
-    text = 1 - label if len(header) == 2 else header.index("sentence")
-    frame = pd.DataFrame({"label": [int(r[label]) for r in body], "sentence": [r[text] for r in body]})
-    return frame.head(limit) if limit else frame
-
-
-def classify_all(url: str, texts: list[str], *, chunk: int = CHUNK) -> tuple[list[str | None], int]:
-    """The labels `url` (…/classify) gives `texts`, `chunk` texts per request, and the failed requests."""
-    labels: list[str | None] = []
-    errors = 0
-    with requests.Session() as session:
-        for i in range(0, len(texts), chunk):
-            part = texts[i:i + chunk]
-            try:
-                response = session.post(url, json={"texts": part}, timeout=300)
-                result = response.json()["result"] if response.status_code == 200 else None
-            except (requests.RequestException, ValueError, KeyError):
-                result = None
-            if result is None or len(result) != len(part):
-                errors += 1
-                labels += [None] * len(part)
-            else:
-                labels += [r["label"] for r in result]
-    return labels, errors
-
-
-def labels_through(tag: str, texts: list[str], *, command: list[str] | None = None, **serve_kwargs: Any) -> list[str]:
-    """The labels a fresh container of `tag` gives `texts` through its API (removed afterwards)."""
-    with run.serve(tag, command=command, **serve_kwargs) as server:
-        labels, errors = classify_all(server.url + "/classify", texts)
-        if errors:  # read its logs while the container is still there
-            tail = run.last_lines(server.logs())
-            raise run.RunFailed(f"{tag} failed {errors} of its /classify requests. Its last lines:\n{tail}",
-                                exit_code=None, tail=tail)
-    return labels
-
-
-def accuracy(labels: list[str | None], gold: Iterable[int]) -> float:
-    """Share of `labels` that match `gold` (1 = POSITIVE, 0 = NEGATIVE); a missing label is wrong."""
-    pairs = list(zip(labels, gold, strict=True))
-    return sum(label == ("POSITIVE" if g == 1 else "NEGATIVE") for label, g in pairs) / len(pairs)
-
-
-def agreement(labels: list[str | None], reference: list[str | None]) -> float:
-    """Share of texts on which two images give the same label."""
-    pairs = list(zip(labels, reference, strict=True))
-    return sum(a is not None and a == b for a, b in pairs) / len(pairs)
-
-
-# --- memory ------------------------------------------------------------------------------------
-
-def peak_memory(container) -> tuple[int | None, str]:
-    """The container's peak memory so far, and where the figure comes from.
-
-    cgroup v1: the engine's `max_usage` (page cache included). cgroup v2 has no such stat in the
-    API: the cgroup's own memory.peak file when this process can read it, else the current usage.
-    """
-    stats = container.stats(stream=False).get("memory_stats") or {}
-    if stats.get("max_usage"):
-        return int(stats["max_usage"]), "cgroup v1 max_usage"
-    for path in (f"/sys/fs/cgroup/system.slice/docker-{container.id}.scope/memory.peak",
-                 f"/sys/fs/cgroup/docker/{container.id}/memory.peak"):
-        try:
-            return int(Path(path).read_text().split()[0]), "cgroup v2 memory.peak"
-        except (OSError, ValueError, IndexError):
-            continue
-    if stats.get("usage"):
-        return int(stats["usage"]), "current usage (no peak figure on this engine)"
-    return None, "not reported by the engine"
 
 
 # --- compressed sizes, cached per layer --------------------------------------------------------
@@ -637,9 +466,10 @@ def _measure_image(name: str, tag: str, image, params: Params, *, sentences: pd.
     with measure.first_answer(tag, **options) as (server, took):
         starts.append(took)
         url = server.url + "/classify"
-        load(url, {"text": REVIEW}, seconds=params.warmup, concurrency=params.concurrency)
-        single = load(url, {"text": REVIEW}, seconds=params.seconds, concurrency=1)
-        many = load(url, {"text": REVIEW}, seconds=params.seconds, concurrency=params.concurrency)
+        away = {"away_from": params.cpus}  # the load generator on the CPUs the containers do not use
+        load(url, {"text": REVIEW}, seconds=params.warmup, concurrency=params.concurrency, **away)
+        single = load(url, {"text": REVIEW}, seconds=params.seconds, concurrency=1, **away)
+        many = load(url, {"text": REVIEW}, seconds=params.seconds, concurrency=params.concurrency, **away)
         labels, accuracy_errors = classify_all(url, sentences["sentence"].tolist())
         row["memory_peak_bytes"], row["memory_source"] = peak_memory(server.container)
     row["start_s"] = [round(s, 3) for s in starts]
@@ -723,155 +553,6 @@ def _measure_all(names: Iterable[str], params: Params, sentences: pd.DataFrame,
         else:
             say(f"{row['tag']}: {row['note']}")
     return rows
-
-
-# --- output: JSON, table, charts, README -------------------------------------------------------
-
-def save(report: dict[str, Any], out: str | Path | None = None) -> Path:
-    """Write journey.json and the three charts into `out` (default config.RESULTS_DIR)."""
-    folder = Path(out) if out else config.RESULTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "journey.json"
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    import matplotlib.pyplot as plt
-
-    for figure in charts(report, folder).values():
-        plt.close(figure)  # written to files; a notebook shows them with charts(report)
-    return path
-
-
-def load_report(path: str | Path | None = None) -> dict[str, Any]:
-    path = Path(path) if path else config.RESULTS_DIR / "journey.json"
-    return json.loads(path.read_text())
-
-
-def table(report: dict[str, Any]) -> pd.DataFrame:
-    """One row per measured image, in lesson order, with the figures as numbers."""
-    rows = [r for r in report["images"] if r.get("measured")]
-    frame = pd.DataFrame([{
-        "size_bytes": r["size_bytes"], "compressed_bytes": r.get("compressed_bytes"), "layers": r["layers"],
-        "wasted_bytes": r.get("wasted_bytes"), "dive_wasted_bytes": r.get("dive_wasted_bytes"),
-        "model_bytes": r["model_bytes"], "cold_build_s": r.get("cold_build_s"), "rebuild_s": r.get("rebuild_s"),
-        "start_s": r["start_median_s"], "p50_ms": r["latency_p50_ms"], "p95_ms": r["latency_p95_ms"],
-        "throughput_rps": r["throughput_rps"], "memory_peak_bytes": r.get("memory_peak_bytes"),
-        "accuracy": r["accuracy"], "agreement": r["agreement"], "errors": r["errors"],
-    } for r in rows], index=pd.Index([r["image"] for r in rows], name="image"))
-    return frame
-
-
-def pretty(report: dict[str, Any]) -> pd.DataFrame:
-    """`table` for reading: sizes as "1.29 GB", times rounded, shares as percentages."""
-    frame = table(report)
-    out = pd.DataFrame(index=frame.index)
-    for column in ("size_bytes", "compressed_bytes", "wasted_bytes", "dive_wasted_bytes", "model_bytes",
-                   "memory_peak_bytes"):
-        out[column.removesuffix("_bytes")] = frame[column].map(lambda v: "-" if pd.isna(v) else human(v))
-    out["layers"] = frame["layers"]
-    for column in ("cold_build_s", "rebuild_s", "start_s"):
-        out[column] = frame[column].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
-    out["p50_ms"] = frame["p50_ms"].round(1)
-    out["p95_ms"] = frame["p95_ms"].round(1)
-    out["req/s"] = frame["throughput_rps"].round(1)
-    out["accuracy"] = frame["accuracy"].map("{:.1%}".format)
-    out["agreement"] = frame["agreement"].map("{:.1%}".format)
-    out["errors"] = frame["errors"]
-    return out
-
-
-def charts(report: dict[str, Any], folder: str | Path | None = None, *, fmt: str = "svg") -> dict[str, Any]:
-    """Size by component, start time, latency: matplotlib figures, saved into `folder` when given."""
-    import matplotlib.pyplot as plt
-
-    # Each chart on its own new axes: pandas draws a Series onto the *current* axes otherwise.
-    def axes(height: float):
-        return plt.subplots(figsize=(8, height))[1]
-
-    rows = [r for r in report["images"] if r.get("measured")]
-    names = [r["image"] for r in rows]
-    figures = {}
-
-    parts = pd.DataFrame([r["components"] for r in rows], index=names)[list(COMPONENTS)] / 1e9
-    ax = parts.plot.bar(stacked=True, rot=0, ax=axes(4), color=["#9e9e9e", "#64b5f6", "#ef6c00", "#43a047"])
-    ax.set(ylabel="GB on disk", title="Image size by what the bytes are")
-    for i, r in enumerate(rows):
-        ax.annotate(human(r["size_bytes"]), (i, r["size_bytes"] / 1e9), ha="center", va="bottom", fontsize=8)
-    figures["size"] = ax.figure
-
-    start = pd.Series([r["start_median_s"] for r in rows], index=names)
-    ax = start.plot.bar(rot=0, ax=axes(3.5), color="#5c6bc0")
-    ax.set(ylabel="seconds", title=f"docker run to the first answer (median of {report['params']['starts']})")
-    figures["start"] = ax.figure
-
-    latency = pd.DataFrame({"p50": [r["latency_p50_ms"] for r in rows], "p95": [r["latency_p95_ms"] for r in rows]},
-                           index=names)
-    ax = latency.plot.bar(rot=0, ax=axes(3.5), color=["#26a69a", "#ef5350"])
-    ax.set(ylabel="ms", title="POST /classify latency, one client")
-    figures["latency"] = ax.figure
-
-    for key, figure in figures.items():
-        figure.tight_layout()
-        if folder is not None:
-            figure.savefig(Path(folder) / f"journey-{key}.{fmt}")
-    return figures
-
-
-def readme_table(report: dict[str, Any]) -> str:
-    """The README's journey table (markdown) from a report, with the machine it was measured on."""
-    m = report["machine"]
-    p = report["params"]
-    lines = [
-        f"Measured on {m['cpu']} ({m['cores']} cores, {human(m['memory_bytes'] or 0)} memory), kernel "
-        f"{m['kernel']}, Docker {m['docker']}, on {m['date'][:10]}: containers on CPUs "
-        f"{p.get('cpus') or 'all'}, load {p['seconds']:g} s per figure, median of {p['starts']} starts, "
-        f"{p['sentences']} SST-2 dev sentences.",
-        "",
-        "| image | size | compressed | layers | wasted (ours / dive) | model in image | cold build "
-        "| rebuild after a one-line change | start to first answer | p50 / p95 | req/s (4 clients) | errors "
-        "| peak memory | SST-2 accuracy |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-
-    def size(v: Any) -> str:
-        return "-" if v is None else human(v)
-
-    def secs(v: Any) -> str:
-        return "-" if v is None else f"{v:.0f} s" if v >= 10 else f"{v:.1f} s"
-
-    skipped = []
-    for r in report["images"]:
-        if not r.get("measured"):
-            skipped.append(f"`{r['tag']}`")
-            continue
-        lines.append(
-            f"| `{r['tag']}` | {size(r['size_bytes'])} | {size(r.get('compressed_bytes'))} | {r['layers']} | "
-            f"{size(r.get('wasted_bytes'))} / {size(r.get('dive_wasted_bytes'))} | "
-            f"{size(r['model_bytes']) if r['model_bytes'] else '-'} | {secs(r.get('cold_build_s'))} | "
-            f"{secs(r.get('rebuild_s'))} | {secs(r['start_median_s'])} | "
-            f"{r['latency_p50_ms']:.0f} / {r['latency_p95_ms']:.0f} ms | {r['throughput_rps']:.1f} | "
-            f"{r['errors']} | {size(r.get('memory_peak_bytes'))} | {r['accuracy']:.1%} |")
-    if skipped:
-        lines += ["", f"Not built when measured: {', '.join(skipped)}."]
-    if report.get("cold_builds_timed"):
-        lines += ["", f"Cold builds timed on {report['cold_builds_timed'][:10]} by `python -m workshop.journey "
-                      "--cold-builds`: each image built with `--no-cache`, pip's cache mounts emptied first."]
-    return "\n".join(lines)
-
-
-#: README.md's journey block lies between these lines; `--update-readme` rewrites it.
-README_START = "<!-- journey: written by python -m workshop.journey --update-readme -->"
-README_END = "<!-- journey: end -->"
-
-
-def update_readme(report: dict[str, Any], readme: str | Path = config.REPO_ROOT / "README.md") -> Path:
-    """Replace the journey block of `readme` with `readme_table(report)`; its other lines stay as they are."""
-    path = Path(readme)
-    text = path.read_text()
-    if README_START not in text or README_END not in text:
-        raise LookupError(f"{path} has no journey block: add the lines {README_START!r} and {README_END!r}")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    path.write_text(f"{head}{README_START}\n{readme_table(report)}\n{README_END}{tail}")
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:

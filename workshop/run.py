@@ -140,14 +140,15 @@ class Server:
 
 @contextmanager
 def serve(image: str, *, command: str | list[str] | None = None, env: dict[str, str] | None = None,
-          port: int | None = None, timeout: float = 300, **run_kwargs: Any) -> Iterator[Server]:
+          port: int | None = None, timeout: float = 300, model: bool = True, **run_kwargs: Any) -> Iterator[Server]:
     """Start the app's server in `image` and yield a `Server` once GET /health answers 200.
 
     `command` defaults to `SERVER_COMMAND`. The app's port 8080 is published on 127.0.0.1 (on
-    `port`, or a free one Docker picks). The container is stopped and removed when the block
-    ends, however it ends.
+    `port`, or a free one Docker picks). `model=False` is for an image that is not the BERT
+    app: no model mounted or named. The container is stopped and removed when the block ends,
+    however it ends.
     """
-    options = _with_model(image, env)
+    options = _with_model(image, env) if model else {"environment": env or {}}
     options["volumes"] = {**options.get("volumes", {}), **run_kwargs.pop("volumes", {})}
     # Loopback only: the server is for this notebook, not for the network.
     ports = {f"{APP_PORT}/tcp": ("127.0.0.1", port)}
