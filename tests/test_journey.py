@@ -40,6 +40,11 @@ class _Classifier(BaseHTTPRequestHandler):
             self._send(200, {"result": [{"label": "POSITIVE" if "good" in t else "NEGATIVE", "score": 0.9}
                                         for t in texts]})
 
+    def do_GET(self):  # noqa: N802  (http.server's naming)
+        with self.lock:
+            type(self).count += 1
+        self._send(200, {"status": "ok"})
+
     def _send(self, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
@@ -99,6 +104,13 @@ def test_load_away_from_the_containers_cpus_leaves_the_caller_alone(server):
         assert result.errors == 0 and len(result.seconds) == handler.count > 0
         assert os.sched_getaffinity(0) == mine
         handler.count = 0
+
+
+def test_load_without_a_payload_times_gets(server):
+    """payload=None: GET requests (bench's /health figure), each answered with JSON, none an error."""
+    url, handler = server
+    result = loadtest.load(url.replace("/classify", "/health"), None, seconds=0.2)
+    assert result.errors == 0 and len(result.seconds) == handler.count > 0
 
 
 def test_load_counts_refused_connections_as_errors(server):

@@ -6,9 +6,9 @@
 For each image, in alternating rounds (so that a busy moment of the machine hits every image
 alike), a fresh container on the journey's CPU set: warm-up, then the p50 of one keep-alive
 client and the requests per second of four, as lesson 07 measures them (`loadtest.load`), plus
-the p50 of `GET /health` on the same path (HTTP, gunicorn, Docker's port forwarding: everything
-but the app's work). Then the model alone inside the image, on the same CPUs: the classifier's
-`predict` on the same review, no HTTP.
+the p50 of `GET /health` from the same client for two seconds (HTTP, gunicorn, Docker's port
+forwarding: everything but the app's work). Then the model alone inside the image, on the same
+CPUs: the classifier's `predict` on the same review, no HTTP.
 """
 
 from __future__ import annotations
@@ -47,13 +47,9 @@ def serving(tag: str, command: list[str], *, seconds: float, cpus: str | None) -
         loadtest.load(url, review, seconds=min(2.0, seconds), concurrency=4, away_from=cpus)
         one = loadtest.load(url, review, seconds=seconds, concurrency=1, away_from=cpus)
         many = loadtest.load(url, review, seconds=seconds, concurrency=4, away_from=cpus)
-        health = []
-        for _ in range(200):
-            start = time.perf_counter()
-            server.get("/health")
-            health.append(time.perf_counter() - start)
-    return {"p50_ms": one.p50_ms, "rps_4_clients": many.per_second, "health_p50_ms": statistics.median(health) * 1000,
-            "errors": one.errors + many.errors}
+        health = loadtest.load(server.url + "/health", None, seconds=min(2.0, seconds), away_from=cpus)
+    return {"p50_ms": one.p50_ms, "rps_4_clients": many.per_second, "health_p50_ms": health.p50_ms,
+            "errors": one.errors + many.errors + health.errors}
 
 
 def model_alone_ms(tag: str, *, cpus: str | None) -> float:

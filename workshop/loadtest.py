@@ -85,20 +85,20 @@ def cpu_set(text: str | None) -> set[int]:
     return cpus
 
 
-def load(url: str, payload: dict, *, seconds: float, concurrency: int = 1, timeout: float = 60,
+def load(url: str, payload: dict | None, *, seconds: float, concurrency: int = 1, timeout: float = 60,
          away_from: str | None = None) -> Load:
-    """POST `payload` to `url` from `concurrency` threads, back to back, for `seconds`.
+    """POST `payload` to `url` (GET when it is None) from `concurrency` threads, back to back, for `seconds`.
 
     Each thread keeps one connection open (keep-alive) and sends the same JSON body: Python's
     own http.client, so the client adds as little as it can to what is measured. With
     `away_from` (the containers' cpuset), the threads run on the other CPUs of this process,
     so that the load generator never takes CPU time from the server it measures.
-    A request counts as an error unless it gets a 200 with a JSON body holding "result";
+    A request counts as an error unless it gets a 200 with a JSON body (holding "result" for a POST);
     requests started before the deadline are waited for, so `elapsed` can pass `seconds` by one request.
     """
     target = urllib.parse.urlsplit(url)
-    body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json"}
+    method, body = ("GET", None) if payload is None else ("POST", json.dumps(payload).encode())
+    headers = {"Content-Type": "application/json"} if body else {}
     others = set(os.sched_getaffinity(0)) - cpu_set(away_from) if hasattr(os, "sched_getaffinity") else set()
     durations: list[float] = []
     errors = [0]
@@ -114,9 +114,10 @@ def load(url: str, payload: dict, *, seconds: float, concurrency: int = 1, timeo
             while time.perf_counter() < deadline:
                 began = time.perf_counter()
                 try:
-                    connection.request("POST", target.path, body, headers)
+                    connection.request(method, target.path, body, headers)
                     response = connection.getresponse()
-                    ok = response.status == 200 and "result" in json.loads(response.read())
+                    answer = json.loads(response.read())
+                    ok = response.status == 200 and (payload is None or "result" in answer)
                 except (OSError, http.client.HTTPException, ValueError):
                     ok = False
                     connection.close()  # the next request opens a new connection
