@@ -225,6 +225,20 @@ def test_update_readme_rewrites_only_the_journey_block(tmp_path):
         reporting.update_readme(REPORT, readme)
 
 
+def test_a_cold_build_ran_a_run_step_itself():
+    """Cold: nothing but FROM from the cache and at least one RUN run. A build that BuildKit had
+    whole reports a few COPY steps, none marked cached: that is not a cold build."""
+    from workshop.build import BuildResult, is_cold
+
+    def result(steps, cached):
+        return BuildResult("t:1", 1.0, "", steps, cached, "sha256:x", 1)
+
+    steps = ["[1/3] FROM docker.io/library/debian:bookworm-slim", "[2/3] RUN make", "[3/3] COPY app /app"]
+    assert is_cold(result(steps, steps[:1]))
+    assert not is_cold(result(steps, steps[:2]))
+    assert not is_cold(result(["[final 1/2] COPY --from=rootfs /rootfs /", "[final 2/2] COPY app /srv"], []))
+
+
 @pytest.mark.docker
 def test_build_records_every_build_in_the_ledger(tmp_path, monkeypatch):
     """Each successful build appends one line; the first, with nothing cached, counts as cold."""

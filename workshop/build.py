@@ -135,8 +135,11 @@ def build(
 
 
 def is_cold(result: BuildResult) -> bool:
-    """Whether BuildKit ran every step itself: no step but FROM came from its cache."""
-    return not [step for step in result.cached_steps if " FROM " not in f" {step}"]
+    """Whether BuildKit ran every step itself: no step but FROM came from its cache, and it ran
+    at least one RUN (a build whose result BuildKit had whole reports a few steps, none cached)."""
+    ran = [step for step in result.steps if step not in result.cached_steps]
+    return (not [step for step in result.cached_steps if " FROM " not in f" {step}"]
+            and any(" RUN " in f" {step}" for step in ran))
 
 
 def _record(result: BuildResult, dockerfile: Path, target: str | None, no_cache: bool) -> None:
