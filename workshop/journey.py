@@ -398,6 +398,8 @@ def measure_image(name: str, params: Params, *, sentences: pd.DataFrame,
     key = _measured_key(image.id, name, params)
     if params.reuse and (stored := _load_json(store).get(key)):
         row = {**stored["row"], "labels": stored["labels"]}
+        if not params.cold_builds:  # the ledger may know a newer (or a corrected) cold build
+            row.update(_ledger_cold_build(tag, name))
         if stored["labels"] is not None:  # this run's reference may be another image's labels
             row["agreement"] = agreement(stored["labels"], reference) if reference else 1.0
         row["note"] = "; ".join(filter(None, [row.get("note"), (
@@ -413,6 +415,14 @@ def measure_image(name: str, params: Params, *, sentences: pd.DataFrame,
     except OSError as error:
         log.warning("could not store %s's figures in %s: %s", tag, store, error)
     return row
+
+
+def _ledger_cold_build(tag: str, name: str) -> dict[str, Any]:
+    """The row's cold build figure and its source, from the build ledger."""
+    entry = cold_build(tag, f"{name}.Dockerfile")
+    return {"cold_build_s": entry["seconds"] if entry else None,
+            "cold_build_source": (f"build ledger, {entry['timestamp']}" if entry else
+                                  "no cold build in the build ledger (its steps came from another image's cache)")}
 
 
 def _measure_image(name: str, tag: str, image, params: Params, *, sentences: pd.DataFrame,
@@ -444,10 +454,7 @@ def _measure_image(name: str, tag: str, image, params: Params, *, sentences: pd.
     if params.cold_builds:
         row["cold_build_s"], row["cold_build_source"] = timed_cold_build(name), COLD_SOURCE.format(when=_now())
     else:
-        entry = cold_build(tag, f"{name}.Dockerfile")
-        row["cold_build_s"] = entry["seconds"] if entry else None
-        row["cold_build_source"] = (f"build ledger, {entry['timestamp']}" if entry else
-                                    "no cold build in the build ledger (its steps came from another image's cache)")
+        row.update(_ledger_cold_build(tag, name))
     if params.rebuild is None or name in params.rebuild:
         change = rebuild_after_change(name)
         row["rebuild_s"], row["rebuild_steps_run"] = change["seconds"], change["steps_run"]
