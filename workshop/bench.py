@@ -43,10 +43,8 @@ def serving(tag: str, command: list[str], *, seconds: float, cpus: str | None) -
     options = {"cpuset_cpus": cpus} if cpus else {}
     with serve(tag, command=command, **options) as server:
         url = server.url + "/classify"
-        review = {"text": loadtest.REVIEW}
-        loadtest.load(url, review, seconds=min(2.0, seconds), concurrency=4, away_from=cpus)
-        one = loadtest.load(url, review, seconds=seconds, concurrency=1, away_from=cpus)
-        many = loadtest.load(url, review, seconds=seconds, concurrency=4, away_from=cpus)
+        one, many = loadtest.latency_and_throughput(url, {"text": loadtest.REVIEW}, seconds=seconds,
+                                                    warmup=min(2.0, seconds), concurrency=4, away_from=cpus)
         health = loadtest.load(server.url + "/health", None, seconds=min(2.0, seconds), away_from=cpus)
     return {"p50_ms": one.p50_ms, "rps_4_clients": many.per_second, "health_p50_ms": health.p50_ms,
             "errors": one.errors + many.errors + health.errors}

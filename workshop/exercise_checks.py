@@ -343,10 +343,10 @@ def transfer_app(path: Path) -> None:
     _build(path, tag, context=TRANSFER_APP)
     _expect(checks.runs_as_non_root, tag, sentence=f"The image built from {path.name} runs as root: end with "
             "USER and a fixed, numeric UID such as 10001.")
-    size = engine.get_image(tag).attrs["Size"]
-    if size >= checks.parse_size(TRANSFER_BUDGET):
-        raise CheckFailed(f"The image is {human(size)}, over {TRANSFER_BUDGET}: start the runtime stage from "
-                          "python:3.11-slim and copy the venv into it, not the whole builder.")
+    image = engine.get_image(tag)
+    _expect(checks.size_under, tag, TRANSFER_BUDGET,
+            sentence=f"The image is {human(image.attrs['Size'])}, over {TRANSFER_BUDGET}: start the runtime stage "
+                     "from python:3.11-slim and copy the venv into it, not the whole builder.")
     files = [f.path for f in analyze(tag).files]
     if not any(p.endswith("/model.joblib") for p in files):
         raise CheckFailed("The image has no model.joblib: run train.py in the builder and COPY --from the "
@@ -354,7 +354,7 @@ def transfer_app(path: Path) -> None:
     if any(p.endswith("/tickets.csv") for p in files):
         raise CheckFailed("The training data (tickets.csv) is in the image: train in the builder stage and copy "
                           "only model.joblib out of it.")
-    command = engine.get_image(tag).attrs["Config"].get("Cmd")
+    command = image.attrs["Config"].get("Cmd")
     if not command:
         raise CheckFailed(f"{path.name} has no CMD: end with one that starts waitress on port 8080 "
                           "(waitress-serve --port=8080 serve:app).")

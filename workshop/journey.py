@@ -45,7 +45,7 @@ import pandas as pd
 
 from workshop import config, engine, measure, run, torchcost
 from workshop.engine import ImageMissing, human
-from workshop.loadtest import CHUNK, REVIEW, accuracy, agreement, classify_all, default_cpus, load, peak_memory, sst2_dev
+from workshop.loadtest import CHUNK, REVIEW, accuracy, agreement, classify_all, default_cpus, latency_and_throughput, peak_memory, sst2_dev
 from workshop.reporting import COMPONENTS, load_report, pretty, readme_table, save, update_readme
 
 log = logging.getLogger(__name__)
@@ -473,10 +473,9 @@ def _measure_image(name: str, tag: str, image, params: Params, *, sentences: pd.
     with measure.first_answer(tag, **options) as (server, took):
         starts.append(took)
         url = server.url + "/classify"
-        away = {"away_from": params.cpus}  # the load generator on the CPUs the containers do not use
-        load(url, {"text": REVIEW}, seconds=params.warmup, concurrency=params.concurrency, **away)
-        single = load(url, {"text": REVIEW}, seconds=params.seconds, concurrency=1, **away)
-        many = load(url, {"text": REVIEW}, seconds=params.seconds, concurrency=params.concurrency, **away)
+        # The load generator on the CPUs the containers do not use.
+        single, many = latency_and_throughput(url, {"text": REVIEW}, seconds=params.seconds, warmup=params.warmup,
+                                              concurrency=params.concurrency, away_from=params.cpus)
         labels, accuracy_errors = classify_all(url, sentences["sentence"].tolist())
         row["memory_peak_bytes"], row["memory_source"] = peak_memory(server.container)
     row["start_s"] = [round(s, 3) for s in starts]

@@ -359,8 +359,9 @@ def analyze(image: str | Image, *, compressed: bool | Callable[[str, int], bool]
 
     With `compressed=True`, also gzip each layer on the fly to report the size a registry
     would store (a function of a layer's name and tar size instead picks the layers to gzip:
-    `Layer.compressed_bytes` is None for the others); much slower (zlib managed about 11 MB/s on our 2-core CI machine, so ~1.5
-    minutes per GB). Results are cached per image ID, in memory and in ANALYSES_DIR.
+    `Layer.compressed_bytes` is None for the others); much slower (zlib managed about 11 MB/s
+    on our 2-core CI machine, so ~1.5 minutes per GB). Results are cached per image ID, in
+    memory and in ANALYSES_DIR.
     """
     img = _image(image)
     cached = _cache.get(img.id) or _stored(img.id)

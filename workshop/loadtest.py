@@ -138,6 +138,16 @@ def load(url: str, payload: dict | None, *, seconds: float, concurrency: int = 1
     return Load(durations, errors[0], time.perf_counter() - start, concurrency)
 
 
+def latency_and_throughput(url: str, payload: dict, *, seconds: float, warmup: float, concurrency: int,
+                           away_from: str | None = None) -> tuple[Load, Load]:
+    """Warm up (`warmup` s at `concurrency`), then latency (one client) and throughput
+    (`concurrency` clients), `seconds` each: how the journey and the bench measure serving."""
+    load(url, payload, seconds=warmup, concurrency=concurrency, away_from=away_from)
+    single = load(url, payload, seconds=seconds, concurrency=1, away_from=away_from)
+    many = load(url, payload, seconds=seconds, concurrency=concurrency, away_from=away_from)
+    return single, many
+
+
 # --- accuracy ----------------------------------------------------------------------------------
 
 def sst2_dev(path: str | Path | None = None, limit: int | None = None) -> pd.DataFrame:
