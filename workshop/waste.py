@@ -40,6 +40,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from workshop.imagetar import WHITEOUT_PREFIX, Entry
 
@@ -55,8 +56,9 @@ REPLACED = "replaced (directory <-> file)"
 KEPT = "still in the image (dive counts every copy of a path it sees in several layers)"
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+# Change and FinalFile are named tuples, not dataclasses: an image has some 100,000 of each,
+# and the analysis cache pickles tuples several times faster.
+class Change(NamedTuple):
     """A path one layer touches, relative to the layers below it."""
 
     path: str  # root-relative, no leading slash
@@ -66,8 +68,7 @@ class Change:
     files: int = 1  # for "removed", how many files it hides
 
 
-@dataclass(frozen=True, slots=True)
-class FinalFile:
+class FinalFile(NamedTuple):
     """A path of the final (squashed) filesystem and the layer that provides it.
 
     A hardlink's `size` is that of the data it shares (as ``ls -l`` shows it) and `link` the
@@ -183,11 +184,15 @@ def squash(layers: list[list[Entry]]) -> Squashed:
                     layer_changes.append(Change(path, child.kind, nbytes, "removed", nfiles))
                     hide(child, path, index, OPAQUE, OPAQUE)
                 directory.children.clear()
+        # A tar lists a directory's entries together: the parent of the entry before, if it is
+        # the same directory, is still in place (only the deletions above remove nodes).
+        parent_path, parent = None, root
         for entry in entries:
             if entry.kind in ("whiteout", "opaque", "meta"):
                 continue
-            parent = parent_of(entry.path, index)
-            name = posixpath.basename(entry.path)
+            directory, _, name = entry.path.rpartition("/")
+            if directory != parent_path:
+                parent_path, parent = directory, parent_of(entry.path, index)
             old = parent.children.get(name)
             node = _Node(entry, index)
             if entry.kind == "file" and entry.size:
@@ -272,18 +277,26 @@ def _dive_get(root: _DiveNode, path: str) -> _DiveNode | None:
 def _dive_visit(node: _DiveNode, path: str) -> Iterator[tuple[str, str, _DiveNode]]:
     """Every node under `node`, children before parents, names in byte order, as dive visits
     them; yields (path as dive names it, with a leaf's .wh. prefix removed, raw path, node)."""
-    for name in sorted(node.children):
-        child = node.children[name]
-        raw = f"{path}/{name}"
-        yield from _dive_visit(child, raw)
-        shown = f"{path}/{name[len(WHITEOUT_PREFIX):]}" if name.startswith(WHITEOUT_PREFIX) else raw
-        yield shown, raw, child
+    # Depth-first with a stack of (path, shown path, node, its names still to visit): a
+    # recursive generator costs a frame per level for every node it passes up.
+    stack = [(path, path, node, iter(sorted(node.children)))]
+    while stack:
+        raw, shown, current, names = stack[-1]
+        name = next(names, None)
+        if name is None:
+            stack.pop()
+            if stack:  # not the starting node: yield it after everything under it
+                yield shown, raw, current
+            continue
+        child = current.children[name]
+        child_shown = f"{raw}/{name[len(WHITEOUT_PREFIX):]}" if name.startswith(WHITEOUT_PREFIX) else f"{raw}/{name}"
+        stack.append((f"{raw}/{name}", child_shown, child, iter(sorted(child.children))))
 
 
 def _dive_stack(lower: _DiveNode, upper: _DiveNode) -> None:
     """dive's FileTree.Stack: remove what upper's whiteouts name, add (or re-add) all else."""
     for shown, raw, node in _dive_visit(upper, ""):
-        if posixpath.basename(raw).startswith(WHITEOUT_PREFIX):
+        if raw.rpartition("/")[2].startswith(WHITEOUT_PREFIX):
             parent = _dive_get(lower, posixpath.dirname(shown))
             if parent is not None:
                 parent.children.pop(posixpath.basename(shown), None)
@@ -293,8 +306,22 @@ def _dive_stack(lower: _DiveNode, upper: _DiveNode) -> None:
 
 def _dive_tree(entries: list[Entry], layer: int) -> _DiveNode:
     root = _DiveNode()
+    nodes = {"": root}  # path -> node: a layer only adds, so a node once made stays in place
     for entry in entries:
-        _dive_add(root, entry.path, entry, layer)
+        directory, _, name = entry.path.rpartition("/")
+        parent = nodes.get(directory)
+        if parent is None:
+            _dive_add(root, entry.path, entry, layer)
+            node = _dive_get(root, entry.path)  # None where dive gave up
+        else:
+            node = parent.children.get(name)
+            if node is None:
+                if name.startswith(_DIVE_SKIPPED_PREFIX):
+                    continue
+                node = parent.children[name] = _DiveNode(None, layer)
+            node.info, node.layer = entry, layer
+        if node is not None:
+            nodes[entry.path] = node
     return root
 
 
@@ -347,7 +374,7 @@ def dive_figures(layers: list[list[Entry]], layer_sizes: list[int]) -> DiveFigur
             # whiteout, it stops reading this layer and the registered path keeps a smallest
             # size of -1, which then counts in the efficiency score.
             path_stats = stats.setdefault(shown, _PathStats())
-            if posixpath.basename(raw).startswith(WHITEOUT_PREFIX):
+            if raw.rpartition("/")[2].startswith(WHITEOUT_PREFIX):
                 deleted = _dive_get(below, shown)
                 if deleted is None:
                     break
