@@ -248,20 +248,22 @@ class _DiveNode:
         return clone
 
 
-def _dive_add(root: _DiveNode, path: str, info: Entry | None, layer: int) -> None:
-    """dive's AddPath: create missing parents with an empty payload, replace the payload at
-    the end of the path but keep its children, give up at a missing ``.wh..wh..`` name."""
-    node = root
+def _dive_add(start: _DiveNode, path: str, info: Entry | None, layer: int) -> _DiveNode | None:
+    """dive's AddPath from `start`: create missing parents with an empty payload, replace the
+    payload at the end of the path but keep its children, give up (None) at a missing
+    ``.wh..wh..`` name. Returns the node at the end of the path."""
+    node = start
     for name in path.split("/"):
         if not name:
             continue
         child = node.children.get(name)
         if child is None:
             if name.startswith(_DIVE_SKIPPED_PREFIX):
-                return
+                return None
             child = node.children[name] = _DiveNode(None, layer)
         node = child
     node.info, node.layer = info, layer
+    return node
 
 
 def _dive_get(root: _DiveNode, path: str) -> _DiveNode | None:
@@ -310,16 +312,7 @@ def _dive_tree(entries: list[Entry], layer: int) -> _DiveNode:
     for entry in entries:
         directory, _, name = entry.path.rpartition("/")
         parent = nodes.get(directory)
-        if parent is None:
-            _dive_add(root, entry.path, entry, layer)
-            node = _dive_get(root, entry.path)  # None where dive gave up
-        else:
-            node = parent.children.get(name)
-            if node is None:
-                if name.startswith(_DIVE_SKIPPED_PREFIX):
-                    continue
-                node = parent.children[name] = _DiveNode(None, layer)
-            node.info, node.layer = entry, layer
+        node = _dive_add(root, entry.path, entry, layer) if parent is None else _dive_add(parent, name, entry, layer)
         if node is not None:
             nodes[entry.path] = node
     return root
