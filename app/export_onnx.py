@@ -5,7 +5,7 @@
 OUT_DIR gets model.onnx and the tokenizer and config files app/onnx_classifier.py reads, the
 model card (README.md) when MODEL_DIR has one, and SHA256SUMS of them all. With
 --int8 the weights are quantized to 8-bit integers (about a quarter of the size, a little less
-accurate: lesson 06 measures how much). Needs torch, transformers, onnx and onnxruntime: the
+accurate: lesson 08 measures how much). Needs torch, transformers, onnx and onnxruntime: the
 builder has them, the runtime image never does.
 """
 

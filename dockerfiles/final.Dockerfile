@@ -108,7 +108,7 @@ RUN set -eux; \
     printf 'passwd: files\ngroup: files\nhosts: files dns\n' > etc/nsswitch.conf
 # Debian compiles the standard library to .pyc when it installs python3.11; unpacking skips that,
 # so do it here with the rootfs' own python. Without them every start compiles what it imports
-# (lesson 06 measures the difference: about 11 MB for most of a second).
+# (about 11 MB of .pyc files, and most of a second at every start).
 RUN chroot /rootfs /usr/bin/python3.11 -m compileall -q /usr/lib/python3.11
 
 # A shell for the debug variant: busybox's static build, with a link for each of its commands.

@@ -5,7 +5,7 @@
 #   docker build -f dockerfiles/onnx.Dockerfile -t bert-classifier:onnx .
 #   docker run --rm bert-classifier:onnx                                  # the batch run
 #   docker run --rm -p 8080:8080 --read-only bert-classifier:onnx gunicorn   # the API
-# --build-arg QUANTIZE=int8 bakes an int8 model instead (a quarter of the size; lesson 06
+# --build-arg QUANTIZE=int8 bakes an int8 model instead (a quarter of the size; lesson 08
 # measures its accuracy). Offline: TORCH_INDEX_URL and MODEL_SOURCE as for production.Dockerfile.
 # Hadolint: one rule broken on purpose, SC2046: the prune step expands onnx.prune's globs unquoted.
 

@@ -1,8 +1,8 @@
 # Exercise 05-cache-mount: keep pip's downloads between builds, out of the image.
 #
 # This is multistage.Dockerfile without its install step. Write the builder's install so that
-# after a change to app/runtime-requirements.txt pip downloads only what is new, yet no
-# download cache ends up in any layer of the image. Torch still comes from PyTorch's CPU index
+# after a change to app/runtime-requirements.txt pip finds again what it downloaded before, yet
+# no download cache ends up in any layer of the image. Torch still comes from PyTorch's CPU index
 # (the TORCH_INDEX_URL build argument below), and PIP_INDEX_URL stays declared for a classroom
 # package cache.
 #

@@ -1,4 +1,4 @@
-"""Lesson 05's images: pip's cache mount, the model baked in, the production image, on the real engine.
+"""Lessons 05 to 07's images: pip's cache mount, the model baked in, the production image, on the real engine.
 
 Offline (CI), the builds take torch from the local index and the model from the model image
 that workshop/offline.sh prepares; build() passes them as build args.
@@ -23,7 +23,7 @@ CST = config.REPO_ROOT / "dockerfiles" / "production.cst.yaml"
 
 @pytest.fixture(scope="module")
 def images() -> dict[str, str]:
-    """The three images, built once for the module (from the cache after lesson 05 or setup)."""
+    """The three images, built once for the module (from the cache after lesson 07 or setup)."""
     for name, tag in (("cache", CACHE), ("baked", BAKED), ("production", PROD)):
         build(name, tag, quiet=True)
     return {"cache": CACHE, "baked": BAKED, "production": PROD}
@@ -50,7 +50,7 @@ def test_cache_mount_keeps_pip_cache_out_of_the_image(images):
 
 def test_only_the_baked_image_classifies_with_no_network_and_nothing_mounted(images):
     """With --network none and no model folder, the baked image classifies; the cache image cannot
-    find the model (HF_HUB_OFFLINE=1 spares the hub client's 25 s of retries; lesson 05 shows them)."""
+    find the model (HF_HUB_OFFLINE=1 spares the hub client's 25 s of retries; lesson 06 shows them)."""
     baked = run_container(images["baked"], network_mode="none")
     cache = run_container(images["cache"], network_mode="none", environment={"HF_HUB_OFFLINE": "1"})
     assert (baked.exit_code, "'label': 'POSITIVE'" in baked.stdout) == (0, True), baked.stderr[-2000:]

@@ -248,19 +248,21 @@ def _stages(path, names):
 
 
 def test_distroless_exercise_gives_final_dockerfiles_stages_unchanged():
-    """Exercise 06 says its stages above the runtime are final.Dockerfile's: they are, line for line."""
+    """Exercise 09 says its stages above the runtime are final.Dockerfile's: they are, line for line."""
     names = ("exporter", "model-from-hub", "onnx-model", "venv", "pruned-venv", "rootfs")
     final = _stages("dockerfiles/final.Dockerfile", names)
     assert set(final) == set(names)
-    for path in ("exercises/06-distroless-runtime.Dockerfile", "solutions/06-distroless-runtime.Dockerfile"):
+    for path in ("exercises/09-distroless-runtime.Dockerfile", "solutions/09-distroless-runtime.Dockerfile"):
         assert _stages(path, names) == final, f"{path}: a stage above the runtime differs from final.Dockerfile's"
 
 
 def test_every_lesson_has_an_exercise():
-    """Lessons 01 to 06 each have at least one registered exercise, and lesson 07 the transfer
-    exercise (a second app), each with its file in solutions/."""
+    """Lessons 01 to 09 each have at least one registered exercise, and lesson 10 the transfer
+    exercise (a second app), each with its file in solutions/; every lesson notebook from 01 on
+    has its exercises."""
     registered = exercises.registry()
-    assert {ex.lesson for ex in registered.values()} >= {"01", "02", "03", "04", "05", "06", "07"}
+    lessons = sorted(path.name[:2] for path in (REPO_ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+    assert lessons[0] == "00" and {ex.lesson for ex in registered.values()} == set(lessons[1:])
     for exercise_id in registered:
         exercises.source_path(exercise_id, exercises.SOLUTIONS_DIR)
 
@@ -331,20 +333,20 @@ def test_check_fails_on_the_untouched_exercise_with_a_sentence(exercise_id, warm
 # --- the transfer exercise: each usual mistake gets its own sentence ------------------------------
 
 def _transfer_variant(tmp_path: Path, old: str, new: str) -> Path:
-    """The reference answer of 07-transfer-app with one mistake in it."""
-    text = exercises.source_path("07-transfer-app", exercises.SOLUTIONS_DIR).read_text()
+    """The reference answer of 10-transfer-app with one mistake in it."""
+    text = exercises.source_path("10-transfer-app", exercises.SOLUTIONS_DIR).read_text()
     assert old in text
-    path = tmp_path / "07-transfer-app.Dockerfile"
+    path = tmp_path / "10-transfer-app.Dockerfile"
     path.write_text(text.replace(old, new))
     return path
 
 
 def test_transfer_check_asks_for_two_stages_before_building(tmp_path):
     """One stage that does everything is refused from the Dockerfile's text, with what to split."""
-    path = tmp_path / "07-transfer-app.Dockerfile"
+    path = tmp_path / "10-transfer-app.Dockerfile"
     path.write_text("FROM python:3.11-slim\nCOPY . .\nRUN pip install -r requirements.txt\n")
     with pytest.raises(CheckFailed, match="has one stage"):
-        exercises.get("07-transfer-app").check(path)
+        exercises.get("10-transfer-app").check(path)
 
 
 @pytest.mark.docker
@@ -359,9 +361,41 @@ def test_transfer_check_names_the_mistake(tmp_path, old, new, sentence):
     path = _transfer_variant(tmp_path, old, new)
     try:
         with pytest.raises(CheckFailed, match=re.escape(sentence)):
-            exercises.get("07-transfer-app").check(path)
-        assert leftover_containers("07-transfer-app") == []
+            exercises.get("10-transfer-app").check(path)
+        assert leftover_containers("10-transfer-app") == []
     finally:
         from workshop import engine
 
-        engine.client().images.remove(f"{IMAGE_REPO}:ex-07-transfer-app", force=True)
+        engine.client().images.remove(f"{IMAGE_REPO}:ex-10-transfer-app", force=True)
+
+
+# --- the model exercises: each usual mistake gets its own sentence --------------------------------
+
+_BAKE_COPY = "COPY --from=model /model /opt/model\n"
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(("exercise_id", "edits", "sentence"), [
+    ("06-bake-the-model", [(_BAKE_COPY, "")], "no layer of"),
+    ("06-bake-the-model", [(_BAKE_COPY, ""), ("COPY app/ app/\n", "COPY app/ app/\n" + _BAKE_COPY)],
+     "The model is copied after the app"),
+    ("08-serve-without-torch", [("COPY --from=onnx-model /onnx /opt/model\n", "COPY --from=model /model /opt/model\n")],
+     "the torch weights"),
+], ids=["model-never-copied", "model-after-app", "hub-files-not-the-export"])
+def test_model_checks_name_the_mistake(tmp_path, exercise_id, edits, sentence):
+    """MODEL_ID set but no model copied, the model copied after the app, or the Hub's torch
+    weights copied instead of the export: each fails with the sentence that names it."""
+    text = exercises.source_path(exercise_id, exercises.SOLUTIONS_DIR).read_text()
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = tmp_path / f"{exercise_id}.Dockerfile"
+    path.write_text(text)
+    try:
+        with pytest.raises(CheckFailed, match=re.escape(sentence)):
+            exercises.get(exercise_id).check(path)
+        assert leftover_containers(exercise_id) == []
+    finally:
+        from workshop import engine
+
+        engine.client().images.remove(f"{IMAGE_REPO}:ex-{exercise_id}", force=True)

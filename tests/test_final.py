@@ -1,4 +1,4 @@
-"""Lesson 06's images: the torch-free onnx image and the distroless final image, on the real engine.
+"""Lessons 08 and 09's images: the torch-free onnx image and the distroless final image, on the real engine.
 
 Plus what they run outside Docker: app/main.py (the final image's entry point) and the prune file.
 """
@@ -29,7 +29,7 @@ PRUNE = config.REPO_ROOT / "dockerfiles" / "onnx.prune"
 
 @pytest.fixture(scope="module")
 def images() -> None:
-    """The lesson's images, built once for the module (from the cache after lesson 06 or setup)."""
+    """The lesson's images, built once for the module (from the cache after lesson 09 or setup)."""
     build("production", PROD, quiet=True)
     build("onnx", ONNX, quiet=True)
     build("final", FINAL, quiet=True)
@@ -175,7 +175,7 @@ def test_scanners_see_the_final_images_debian_packages_and_release(images):
 
 @pytest.mark.docker
 def test_final_runtime_overhead_is_under_150_mb_and_under_a_fifth_of_production(images):
-    """Size minus the model layer stays within lesson 06's budget; production is over 5x bigger."""
+    """Size minus the model layer stays within lesson 09's budget; production is over 5x bigger."""
     size = get_image(FINAL).attrs["Size"]
     model = layer_bytes(FINAL, "/opt/model")
     assert 80e6 < model < 100e6  # the float32 export of the shared model, about 91 MB

@@ -2,7 +2,7 @@
 
 The schema check is kubernetes-validate's (Kubernetes' own OpenAPI schemas, offline); the rest asks
 the image and the app: its user, port and entry point, the probe paths answering, the stop
-timeouts in the right order, the limits of the hardened `docker run` of lesson 06.
+timeouts in the right order, the limits of the hardened `docker run` of lesson 09.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_stop_timeouts_nest(documents):
 
 @pytest.mark.docker
 def test_the_manifest_matches_the_image_and_its_probes_answer(documents, container):
-    """The image's user and port are the manifest's; run with lesson 06's hardened options (no
+    """The image's user and port are the manifest's; run with lesson 09's hardened options (no
     tmpfs: nothing needs a writable /tmp), each probe path answers 200, an upload over the size
     werkzeug would spill to disk gets its 4xx, and /classify answers."""
     build("final", FINAL, quiet=True)

@@ -5,7 +5,7 @@
 
 For each image, in alternating rounds (so that a busy moment of the machine hits every image
 alike), a fresh container on the journey's CPU set: warm-up, then the p50 of one keep-alive
-client and the requests per second of four, as lesson 07 measures them (`loadtest.load`), plus
+client and the requests per second of four, as lesson 10 measures them (`loadtest.load`), plus
 the p50 of `GET /health` from the same client for two seconds (HTTP, gunicorn, Docker's port
 forwarding: everything but the app's work). Then the model alone inside the image, on the same
 CPUs: the classifier's `predict` on the same review, no HTTP.

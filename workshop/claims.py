@@ -74,13 +74,13 @@ def cache_matches_multistage(sizes: Sizes) -> bool:
 
 @claim("final is at most an eighth of naive", "naive", "final")
 def final_eighth_of_naive(sizes: Sizes) -> bool:
-    """Lessons 06 and 07: the torch-free distroless image against where the journey started (8-10% recorded)."""
+    """Lessons 09 and 10: the torch-free distroless image against where the journey started (8-10% recorded)."""
     return sizes["final"] <= sizes["naive"] / 8
 
 
 @claim("final is at most a third of multistage", "multistage", "final")
 def final_third_of_multistage(sizes: Sizes) -> bool:
-    """Lessons 06 and 07: the torch-free distroless image against the tutorial's best image (16-23% recorded)."""
+    """Lessons 09 and 10: the torch-free distroless image against the tutorial's best image (16-23% recorded)."""
     return sizes["final"] <= sizes["multistage"] / 3
 
 

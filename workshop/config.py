@@ -65,7 +65,7 @@ IMAGE_REPO = os.environ.get("WORKSHOP_IMAGE_REPO", "bert-classifier")
 #: Per-user cache of measurements that are slow to repeat (compressed layer sizes, image reads).
 CACHE_DIR = Path(os.environ.get("WORKSHOP_CACHE_DIR", Path.home() / ".cache" / "workshop")).expanduser()
 
-#: Append-only JSON-lines record of every successful build (see `workshop.build`): lesson 07
+#: Append-only JSON-lines record of every successful build (see `workshop.build`): lesson 10
 #: reads the cold build times from it instead of emptying the build cache again.
 BUILD_LEDGER = Path(os.environ.get("WORKSHOP_BUILD_LEDGER", CACHE_DIR / "builds.jsonl")).expanduser()
 

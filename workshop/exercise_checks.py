@@ -27,7 +27,7 @@ from workshop.checks import CheckFailed
 from workshop.engine import human
 from workshop.exercises import EXERCISES_DIR, SOLUTIONS_DIR, exercise
 from workshop.layers import analyze, layer_bytes, layer_table
-from workshop.run import RunFailed, run_batch, serve
+from workshop.run import RunFailed, run_batch, run_container, serve
 
 NAIVE = f"{config.IMAGE_REPO}:naive"
 #: What pip prints when it needs a C compiler the image does not have.
@@ -213,14 +213,59 @@ def cache_mount(path: Path) -> None:
     _expect_batch_result(tag, path)
 
 
+# --- lesson 06 ----------------------------------------------------------------------------------
+
+
+def _model_folder(tag: str, path: Path, missing: str) -> str:
+    """The folder the image's MODEL_ID names; CheckFailed with `missing` when it names none."""
+    env = dict(item.split("=", 1) for item in engine.get_image(tag).attrs["Config"].get("Env") or [])
+    folder = env.get("MODEL_ID", "")
+    if not folder.startswith("/"):
+        named = f"MODEL_ID={folder}, a name the app looks up on the Hub" if folder else "no MODEL_ID"
+        raise CheckFailed(f"The image built from {path.name} has {named}: {missing}")
+    return folder.rstrip("/")
+
+
+def _copy_into(table, folder: str) -> int | None:
+    """The position in `table` (layer_table's) of the last COPY that names `folder`, None if none does."""
+    rows = [i for i, instruction in enumerate(table["instruction"])
+            if instruction.startswith("COPY") and folder in instruction]
+    return rows[-1] if rows else None
+
+
+@exercise("06-bake-the-model", title="Bake the model into the image", lesson="06")
+def bake_the_model(path: Path) -> None:
+    tag = _tag("06-bake-the-model", path)
+    _build(path, tag)
+    folder = _model_folder(tag, path, "copy the model stage's /model into the runtime and set ENV MODEL_ID "
+                                      "to the folder you copied it to.")
+    table = layer_table(tag)
+    model_layer = _copy_into(table, folder)
+    if model_layer is None or layer_bytes(tag, folder) == 0:
+        raise CheckFailed(f"MODEL_ID is {folder}, but no layer of {tag} copies anything there: "
+                          f"COPY --from=model /model {folder}.")
+    app_layer = _copy_into(table, "app/")
+    if app_layer is not None and app_layer < model_layer:
+        raise CheckFailed(f"The model is copied after the app: every edit to the app would copy "
+                          f"{human(layer_bytes(tag, folder))} of model again. Copy the model before COPY app/.")
+    offline = run_container(tag, network_mode="none")  # nothing mounted: only what the image holds
+    if offline.exit_code != 0 or "--- Classification Result ---" not in offline.stdout:
+        last = (offline.stderr.strip() or offline.stdout.strip() or "(no output)").splitlines()[-1]
+        raise CheckFailed(f"With --network none the image built from {path.name} does not classify the sample: "
+                          f"{last[:200]}")
+
+
+# --- lesson 07 ----------------------------------------------------------------------------------
+
+
 #: How long the hardening check waits for Docker to call the container healthy once the API answers:
 #: a few intervals of the health check (Docker's default interval is 30 s).
 HEALTHY_WITHIN_S = 100
 
 
-@exercise("05-production-hardening", title="Harden the production image", lesson="05")
+@exercise("07-production-hardening", title="Harden the production image", lesson="07")
 def production_hardening(path: Path) -> None:
-    tag = _tag("05-production-hardening", path)
+    tag = _tag("07-production-hardening", path)
     _build(path, tag)
     config_ = engine.get_image(tag).attrs["Config"]
     user = (config_.get("User") or "").split(":")[0]
@@ -234,6 +279,10 @@ def production_hardening(path: Path) -> None:
     if not health.get("Test") or health["Test"][0] == "NONE":
         raise CheckFailed(f"The image built from {path.name} has no HEALTHCHECK: add one whose command asks the "
                           "API's GET /health, with the Python the image already has (no curl in slim).")
+    for tool in ("curl", "wget"):
+        _expect(checks.tool_absent, tag, tool,
+                sentence=f"The image built from {path.name} has {tool}, which slim does not: let the HEALTHCHECK "
+                         "fetch GET /health with the Python the image already has, and install nothing for it.")
     try:
         with serve(tag, command=["gunicorn"], read_only=True, tmpfs={"/tmp": ""}, timeout=300) as server:
             status = _health_status(server.container)
@@ -258,15 +307,38 @@ def _health_status(container) -> str:
         time.sleep(1)
 
 
-# --- lesson 06 ----------------------------------------------------------------------------------
+# --- lesson 08 ----------------------------------------------------------------------------------
 
-#: Lesson 06's budget for everything but the model files (final.Dockerfile stays under it).
+
+@exercise("08-serve-without-torch", title="Serve the exported model, without torch", lesson="08")
+def serve_without_torch(path: Path) -> None:
+    tag = _tag("08-serve-without-torch", path)
+    _build(path, tag)
+    _expect(checks.cannot_import, tag, "torch",
+            sentence=f"torch is in the image built from {path.name}: copy only the exported model out of the "
+                     "onnx-model stage, never the exporter's venv.")
+    folder = _model_folder(tag, path, "copy the onnx-model stage's export into the runtime and set ENV MODEL_ID "
+                                      "to the folder you copied it to.")
+    listing = run_container(tag, ["python", "-c", "import os, sys; print(*os.listdir(sys.argv[1]))", folder])
+    inside = set(listing.stdout.split()) if listing.exit_code == 0 else set()
+    if "model.safetensors" in inside:
+        raise CheckFailed(f"{folder} holds model.safetensors, the torch weights from the model stage: copy the "
+                          "onnx-model stage's output (where app/export_onnx.py writes) instead.")
+    if "model.onnx" not in inside:
+        raise CheckFailed(f"MODEL_ID is {folder}, but there is no model.onnx in it: COPY --from=onnx-model the "
+                          "folder app/export_onnx.py writes to.")
+    _expect_batch_result(tag, path, entrypoint='CMD ["python", "predictor.py", "sample_data/sample_text.txt"]')
+
+
+# --- lesson 09 ----------------------------------------------------------------------------------
+
+#: Lesson 09's budget for everything but the model files (final.Dockerfile stays under it).
 RUNTIME_BUDGET = 150 * 10**6
 
 
-@exercise("06-distroless-runtime", title="Write the distroless runtime stage", lesson="06")
+@exercise("09-distroless-runtime", title="Write the distroless runtime stage", lesson="09")
 def distroless_runtime(path: Path) -> None:
-    tag = _tag("06-distroless-runtime", path)
+    tag = _tag("09-distroless-runtime", path)
     _build(path, tag)
     for tool in ("sh", "apt-get", "dpkg"):
         _expect(checks.tool_absent, tag, tool,
@@ -318,7 +390,7 @@ def _expect_batch_result(tag: str, path: Path,
                           f"the sample: end with {entrypoint}.")
 
 
-# --- lesson 07: the transfer exercise -----------------------------------------------------------
+# --- lesson 10: the transfer exercise -----------------------------------------------------------
 
 #: The second app, and the build context of its Dockerfile.
 TRANSFER_APP = EXERCISES_DIR / "transfer-app"
@@ -331,9 +403,9 @@ TRANSFER_MESSAGES = {"I was charged twice and want a refund": "billing",
                      "The app crashes when I log in": "technical"}
 
 
-@exercise("07-transfer-app", title="Containerize an app you have not seen", lesson="07")
+@exercise("10-transfer-app", title="Containerize an app you have not seen", lesson="10")
 def transfer_app(path: Path) -> None:
-    tag = _tag("07-transfer-app", path)
+    tag = _tag("10-transfer-app", path)
     stages = re.findall(r"^\s*FROM\s", path.read_text(), re.IGNORECASE | re.MULTILINE)
     if not stages:
         raise CheckFailed(f"{path.name} has no FROM line yet: start the builder stage FROM python:3.11-slim.")

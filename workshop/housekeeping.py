@@ -22,7 +22,7 @@ from workshop.build import build
 
 log = logging.getLogger(__name__)
 
-#: What the lessons build: the images lesson 07 measures, plus lesson 06's debug stage.
+#: What the lessons build: the images lesson 10 measures, plus lesson 09's debug stage.
 LESSON_IMAGES = (*journey.IMAGES, "final-debug")
 
 #: Images that `clean` never removes: what workshop/offline.sh builds (or Docker Hub serves) and

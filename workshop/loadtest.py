@@ -1,6 +1,6 @@
 """Load and accuracy: what a running image's API answers, how fast, and how right.
 
-Used by lesson 07's journey, by `workshop.bench` and by lessons and tests that compare images:
+Used by lesson 10's journey, by `workshop.bench` and by lessons and tests that compare images:
 `load` (latency and throughput over loopback HTTP), `classify_all` and `labels_through` (labels
 for many texts), `accuracy` and `agreement` against SST-2's dev set, and `peak_memory`.
 """

@@ -1,4 +1,4 @@
-"""Lesson 06's pruning, measured: what each line of a prune file (dockerfiles/onnx.prune) deletes,
+"""Lesson 08's pruning, measured: what each line of a prune file (dockerfiles/onnx.prune) deletes,
 and which shared libraries the running app actually loads.
 
 A prune file has one cut per line: globs relative to site-packages, two or more spaces, then why

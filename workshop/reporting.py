@@ -1,7 +1,7 @@
 """The journey's report, read and written: journey.json, its tables, its charts, README's block.
 
 Pure presentation: nothing here measures or talks to Docker. `workshop.journey` measures and
-calls `save`; lesson 07 and `python -m workshop.journey --readme` show what was saved.
+calls `save`; lesson 10 and `python -m workshop.journey --readme` show what was saved.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up this machine for the workshop and run its main job: build the workshop's images (the
-# classic naive, slim and multi-stage, lesson 05's cache, baked and production, lesson 06's onnx,
+# classic naive, slim and multi-stage, lessons 05 to 07's cache, baked and production, lesson 08's onnx,
 # final and final-debug), run each one's batch classification and print their sizes.
 #
 #   bash workshop/setup.sh            # a learner's machine: Docker running, internet access
