@@ -330,14 +330,17 @@ def test_check_fails_on_the_untouched_exercise_with_a_sentence(exercise_id, warm
     assert leftover_containers(exercise_id) == []
 
 
-# --- the transfer exercise: each usual mistake gets its own sentence ------------------------------
+# --- the transfer and model exercises: each usual mistake gets its own sentence ------------------
 
-def _transfer_variant(tmp_path: Path, old: str, new: str) -> Path:
-    """The reference answer of 10-transfer-app with one mistake in it."""
-    text = exercises.source_path("10-transfer-app", exercises.SOLUTIONS_DIR).read_text()
-    assert old in text
-    path = tmp_path / "10-transfer-app.Dockerfile"
-    path.write_text(text.replace(old, new))
+def _variant(tmp_path: Path, exercise_id: str, edits: list[tuple[str, str]]) -> Path:
+    """The reference answer of `exercise_id` with one mistake in it: each (old, new) edit, where
+    old occurs exactly once."""
+    text = exercises.source_path(exercise_id, exercises.SOLUTIONS_DIR).read_text()
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = tmp_path / f"{exercise_id}.Dockerfile"
+    path.write_text(text)
     return path
 
 
@@ -349,48 +352,29 @@ def test_transfer_check_asks_for_two_stages_before_building(tmp_path):
         exercises.get("10-transfer-app").check(path)
 
 
-@pytest.mark.docker
-@pytest.mark.parametrize(("old", "new", "sentence"), [
-    ("USER 10001\n", "", "runs as root"),
-    ("COPY --from=builder /srv/model.joblib .\n", "COPY --from=builder /srv/ .\n", "training data"),
-    ("COPY requirements.txt .\n", "COPY . .\n", "Changing one line of serve.py re-ran"),
-], ids=["root", "training-data-kept", "cache-order"])
-def test_transfer_check_names_the_mistake(tmp_path, old, new, sentence):
-    """A root user, the training data copied into the runtime, or the app copied before pip
-    install: each fails the check with the sentence that names it, and leaves no container."""
-    path = _transfer_variant(tmp_path, old, new)
-    try:
-        with pytest.raises(CheckFailed, match=re.escape(sentence)):
-            exercises.get("10-transfer-app").check(path)
-        assert leftover_containers("10-transfer-app") == []
-    finally:
-        from workshop import engine
-
-        engine.client().images.remove(f"{IMAGE_REPO}:ex-10-transfer-app", force=True)
-
-
-# --- the model exercises: each usual mistake gets its own sentence --------------------------------
-
 _BAKE_COPY = "COPY --from=model /model /opt/model\n"
 
 
 @pytest.mark.docker
 @pytest.mark.parametrize(("exercise_id", "edits", "sentence"), [
+    # the transfer exercise
+    ("10-transfer-app", [("USER 10001\n", "")], "runs as root"),
+    ("10-transfer-app", [("COPY --from=builder /srv/model.joblib .\n", "COPY --from=builder /srv/ .\n")],
+     "training data"),
+    ("10-transfer-app", [("COPY requirements.txt .\n", "COPY . .\n")], "Changing one line of serve.py re-ran"),
+    # the model exercises
     ("06-bake-the-model", [(_BAKE_COPY, "")], "no layer of"),
     ("06-bake-the-model", [(_BAKE_COPY, ""), ("COPY app/ app/\n", "COPY app/ app/\n" + _BAKE_COPY)],
      "The model is copied after the app"),
     ("08-serve-without-torch", [("COPY --from=onnx-model /onnx /opt/model\n", "COPY --from=model /model /opt/model\n")],
      "the torch weights"),
-], ids=["model-never-copied", "model-after-app", "hub-files-not-the-export"])
-def test_model_checks_name_the_mistake(tmp_path, exercise_id, edits, sentence):
-    """MODEL_ID set but no model copied, the model copied after the app, or the Hub's torch
-    weights copied instead of the export: each fails with the sentence that names it."""
-    text = exercises.source_path(exercise_id, exercises.SOLUTIONS_DIR).read_text()
-    for old, new in edits:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    path = tmp_path / f"{exercise_id}.Dockerfile"
-    path.write_text(text)
+], ids=["root", "training-data-kept", "cache-order", "model-never-copied", "model-after-app", "hub-files-not-the-export"])
+def test_check_names_the_mistake(tmp_path, exercise_id, edits, sentence):
+    """Each usual mistake fails its exercise's check with the sentence that names it, and leaves no
+    container: for the transfer app a root user, the training data copied into the runtime, or the
+    app copied before pip install; for the model exercises MODEL_ID set but no model copied, the
+    model copied after the app, or the Hub's torch weights copied instead of the export."""
+    path = _variant(tmp_path, exercise_id, edits)
     try:
         with pytest.raises(CheckFailed, match=re.escape(sentence)):
             exercises.get(exercise_id).check(path)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from workshop import checks, config, engine, measure
+from workshop import checks, config, engine, journey, measure
 from workshop.build import BuildFailed, BuildOutOfSpace, BuildResult, build
 from workshop.checks import CheckFailed
 from workshop.engine import human
@@ -217,12 +217,11 @@ def cache_mount(path: Path) -> None:
 
 
 def _model_folder(tag: str, path: Path, missing: str) -> str:
-    """The folder the image's MODEL_ID names; CheckFailed with `missing` when it names none."""
-    env = dict(item.split("=", 1) for item in engine.get_image(tag).attrs["Config"].get("Env") or [])
-    folder = env.get("MODEL_ID", "")
-    if not folder.startswith("/"):
-        named = f"MODEL_ID={folder}, a name the app looks up on the Hub" if folder else "no MODEL_ID"
-        raise CheckFailed(f"The image built from {path.name} has {named}: {missing}")
+    """The model folder the image names (journey.model_in_image); CheckFailed with `missing` when none."""
+    folder = journey.model_in_image(tag)
+    if folder is None:
+        raise CheckFailed(f"The image built from {path.name} names no model folder in ENV MODEL_ID (without one "
+                          f"the app asks the Hub for its model at every start): {missing}")
     return folder.rstrip("/")
 
 
@@ -248,11 +247,8 @@ def bake_the_model(path: Path) -> None:
     if app_layer is not None and app_layer < model_layer:
         raise CheckFailed(f"The model is copied after the app: every edit to the app would copy "
                           f"{human(layer_bytes(tag, folder))} of model again. Copy the model before COPY app/.")
-    offline = run_container(tag, network_mode="none")  # nothing mounted: only what the image holds
-    if offline.exit_code != 0 or "--- Classification Result ---" not in offline.stdout:
-        last = (offline.stderr.strip() or offline.stdout.strip() or "(no output)").splitlines()[-1]
-        raise CheckFailed(f"With --network none the image built from {path.name} does not classify the sample: "
-                          f"{last[:200]}")
+    # run_batch mounts nothing over an image that names its own model: only what the image holds.
+    _expect_batch_result(tag, path, network_mode="none")
 
 
 # --- lesson 07 ----------------------------------------------------------------------------------
@@ -379,12 +375,14 @@ def _expect(check, *args: str, sentence: str) -> None:
 
 
 def _expect_batch_result(tag: str, path: Path,
-                         entrypoint: str = 'CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]') -> None:
+                         entrypoint: str = 'CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]',
+                         network_mode: str | None = None) -> None:
     try:
-        output = run_batch(tag)
+        output = run_batch(tag, network_mode=network_mode)
     except RunFailed as failure:
         last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
-        raise CheckFailed(f"The image built from {path.name} fails to classify the sample: {last[0]}") from None
+        how = f" with --network {network_mode}" if network_mode else ""
+        raise CheckFailed(f"The image built from {path.name} fails to classify the sample{how}: {last[0]}") from None
     if "--- Classification Result ---" not in output:
         raise CheckFailed(f"The image built from {path.name} runs, but its default command does not classify "
                           f"the sample: end with {entrypoint}.")
