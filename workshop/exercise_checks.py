@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from workshop import checks, config, engine, journey, measure
+from workshop import checks, config, engine, measure
 from workshop.build import BuildFailed, BuildOutOfSpace, BuildResult, build
 from workshop.checks import CheckFailed
 from workshop.engine import human
@@ -217,11 +217,12 @@ def cache_mount(path: Path) -> None:
 
 
 def _model_folder(tag: str, path: Path, missing: str) -> str:
-    """The model folder the image names (journey.model_in_image); CheckFailed with `missing` when none."""
-    folder = journey.model_in_image(tag)
-    if folder is None:
-        raise CheckFailed(f"The image built from {path.name} names no model folder in ENV MODEL_ID (without one "
-                          f"the app asks the Hub for its model at every start): {missing}")
+    """The folder the image's MODEL_ID names; CheckFailed with `missing` when it names none."""
+    env = dict(item.split("=", 1) for item in engine.get_image(tag).attrs["Config"].get("Env") or [])
+    folder = env.get("MODEL_ID", "")
+    if not folder.startswith("/"):
+        named = f"MODEL_ID={folder}, a name the app looks up on the Hub" if folder else "no MODEL_ID"
+        raise CheckFailed(f"The image built from {path.name} has {named}: {missing}")
     return folder.rstrip("/")
 
 
