@@ -200,3 +200,26 @@ def test_pruned_venv_keeps_every_library_the_app_loads(images):
     assert not libraries["library"].str.contains("libonnxruntime.so").any()
     cuts = prune.cut_sizes(build("onnx", f"{config.IMAGE_REPO}:onnx-venv", target="venv", quiet=True).tag, PRUNE)
     assert (cuts["bytes"] > 0).all(), cuts[cuts["bytes"] == 0]  # every cut deletes something real
+
+
+#: Runs in the image: each installed distribution whose RECORD lists a top-level module or
+#: package that is gone (its metadata would tell a scanner it is there).
+_ORPHANS = r"""
+import importlib.metadata, json
+orphans = {}
+for dist in importlib.metadata.distributions():
+    tops = {f.parts[0] for f in dist.files or [] if not f.parts[0].endswith((".dist-info", ".data"))
+            and f.parts[0] not in ("..", "__pycache__")}
+    missing = sorted(top for top in tops if not dist.locate_file(top).exists())
+    if missing:
+        orphans[dist.metadata["Name"]] = missing
+print(json.dumps(orphans))
+"""
+
+
+@pytest.mark.docker
+def test_pruning_leaves_no_package_metadata_without_its_modules(images):
+    """A cut deletes a package whole: no dist-info left that names a module the image lacks."""
+    done = run_container(FINAL, ["-c", _ORPHANS], entrypoint=["python3"], network_mode="none")
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {}

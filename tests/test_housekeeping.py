@@ -16,7 +16,7 @@ import docker.errors
 import pytest
 
 from workshop import config, engine, housekeeping, run
-from workshop.build import build
+from workshop.build import build, ensure, ledger, source
 from workshop.checks import parse_size
 
 
@@ -38,11 +38,30 @@ def test_every_lesson_image_has_a_dockerfile():
     """Each default prefetch name resolves to a Dockerfile in dockerfiles/ (and a stage for NAME-TARGET)."""
     assert len(housekeeping.LESSON_IMAGES) == len(set(housekeeping.LESSON_IMAGES))
     for name in housekeeping.LESSON_IMAGES:
-        dockerfile, target = housekeeping.source(name)
+        dockerfile, target = source(name)
         text = config.dockerfile(dockerfile).read_text()
         assert target is None or re.search(rf"^FROM .+ AS {target}$", text, re.M | re.I), name
-    assert housekeeping.source("final-debug") == ("final", "debug")
-    assert housekeeping.source("multistage") == ("multistage", None)
+    assert source("final-debug") == ("final", "debug")
+    assert source("multistage") == ("multistage", None)
+
+
+@pytest.mark.docker
+def test_ensure_builds_a_missing_lesson_image_once(monkeypatch):
+    """A lesson that needs an earlier lesson's image builds it only when this machine lacks it."""
+    monkeypatch.setattr(config, "IMAGE_REPO", f"ensuretest-{uuid.uuid4().hex[:8]}")
+    tag = f"{config.IMAGE_REPO}:final-debug"
+    try:
+        assert ensure("final-debug") == tag
+        assert "/busybox" in str(engine.get_image(tag).attrs["Config"]["Env"])  # final's debug stage
+        builds = sum(entry["tag"] == tag for entry in ledger())
+        assert builds == 1
+        assert ensure("final-debug") == tag
+        assert sum(entry["tag"] == tag for entry in ledger()) == builds  # there already: not built again
+    finally:
+        try:
+            engine.client().images.remove(tag)
+        except docker.errors.ImageNotFound:
+            pass
 
 
 @pytest.mark.docker

@@ -38,8 +38,7 @@ def _build(names: list[str], jobs: int = 1) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from workshop import config, engine
-    from workshop.build import build
-    from workshop.housekeeping import source
+    from workshop.build import build, source
     from workshop.run import run_batch
 
     if names == ["all"]:

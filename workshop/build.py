@@ -134,6 +134,27 @@ def build(
     return result
 
 
+def source(name: str) -> tuple[str, str | None]:
+    """The Dockerfile and stage that build bert-classifier:NAME (`final-debug`: final's debug stage)."""
+    if not config.dockerfile(name).is_file() and "-" in name:
+        dockerfile, target = name.rsplit("-", 1)
+        return dockerfile, target
+    return name, None
+
+
+def ensure(name: str) -> str:
+    """The tag of bert-classifier:NAME, an earlier lesson's image, built first if this machine
+    lacks it (a skipped lesson; minutes on a cold cache). The lessons' own builds are typed."""
+    tag = f"{config.IMAGE_REPO}:{name}"
+    try:
+        engine.get_image(tag)
+    except engine.ImageMissing:
+        dockerfile, target = source(name)
+        log.info("%s is not built on this machine: building it first", tag)
+        build(dockerfile, tag, target=target, quiet=True)
+    return tag
+
+
 def is_cold(result: BuildResult) -> bool:
     """Whether BuildKit ran every step itself: no step but FROM came from its cache, and it ran
     at least one RUN (a build whose result BuildKit had whole reports a few steps, none cached)."""

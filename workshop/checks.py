@@ -138,8 +138,7 @@ def _image(tag: str) -> Image:
 
 def _path_dirs(image: str) -> list[str]:
     """The image's own PATH first, then the standard directories, without repeats."""
-    env = _image(image).attrs["Config"].get("Env") or []
-    own = next((e.removeprefix("PATH=").split(":") for e in env if e.startswith("PATH=")), [])
+    own = engine.image_env(_image(image)).get("PATH", "").split(":")
     return list(dict.fromkeys(d.rstrip("/") for d in [*own, *STANDARD_PATH] if d.startswith("/")))
 
 

@@ -131,6 +131,12 @@ def get_image(tag: str) -> Image:
         ) from None
 
 
+def image_env(image: str | Image) -> dict[str, str]:
+    """The environment an image sets (its ENV lines, the bases' included), as a dict."""
+    image = get_image(image) if isinstance(image, str) else image
+    return dict(item.split("=", 1) for item in image.attrs["Config"].get("Env") or [])
+
+
 def disk_free_bytes() -> int:
     """Free bytes on the disk that holds Docker's images and build cache."""
     root = Path(client().info().get("DockerRootDir", "/"))

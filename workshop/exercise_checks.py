@@ -218,8 +218,7 @@ def cache_mount(path: Path) -> None:
 
 def _model_folder(tag: str, path: Path, missing: str) -> str:
     """The folder the image's MODEL_ID names; CheckFailed with `missing` when it names none."""
-    env = dict(item.split("=", 1) for item in engine.get_image(tag).attrs["Config"].get("Env") or [])
-    folder = env.get("MODEL_ID", "")
+    folder = engine.image_env(tag).get("MODEL_ID", "")
     if not folder.startswith("/"):
         named = f"MODEL_ID={folder}, a name the app looks up on the Hub" if folder else "no MODEL_ID"
         raise CheckFailed(f"The image built from {path.name} has {named}: {missing}")

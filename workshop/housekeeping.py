@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import docker.errors
 
 from workshop import config, engine, journey, layers, run
-from workshop.build import build
+from workshop.build import build, source
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,6 @@ def disk_use() -> DiskUse:
     cache = sum(r.get("Size") or 0 for r in usage.get("BuildCache") or [] if not r.get("Shared"))
     containers = sum(c.get("SizeRw") or 0 for c in usage.get("Containers") or [])
     return DiskUse(usage.get("LayersSize") or 0, cache, containers)
-
-
-def source(name: str) -> tuple[str, str | None]:
-    """The Dockerfile and stage that build bert-classifier:NAME (`final-debug`: final's debug stage)."""
-    if not config.dockerfile(name).is_file() and "-" in name:
-        dockerfile, target = name.rsplit("-", 1)
-        return dockerfile, target
-    return name, None
 
 
 @dataclass(frozen=True)

@@ -327,10 +327,8 @@ def components(image: str) -> dict[str, Any]:
 
 def model_in_image(image: str) -> str | None:
     """The model folder baked into `image` (its ENV MODEL_ID, when that is a path), or None."""
-    for item in engine.get_image(image).attrs["Config"].get("Env") or []:
-        if item.startswith("MODEL_ID=/"):
-            return item.split("=", 1)[1]
-    return None
+    folder = engine.image_env(image).get("MODEL_ID", "")
+    return folder if folder.startswith("/") else None
 
 
 # --- build times -------------------------------------------------------------------------------
