@@ -162,9 +162,14 @@ def test_cold_build_is_the_latest_one_without_cached_steps():
         {"tag": "t:1", "dockerfile": "a.Dockerfile", "target": None, "seconds": 2.0, "cold": False},
         {"tag": "t:1", "dockerfile": "a.Dockerfile", "target": "builder", "seconds": 70.0, "cold": True},
         {"tag": "t:2", "dockerfile": "a.Dockerfile", "target": None, "seconds": 60.0, "cold": True},
+        # BuildKit had all of t:4 and printed four COPY steps, none cached: not a cold build.
+        {"tag": "t:4", "dockerfile": "a.Dockerfile", "target": None, "seconds": 0.2, "cached_steps": 0, "cold": False},
+        {"tag": "t:5", "dockerfile": "a.Dockerfile", "target": None, "seconds": 50.0, "cached_steps": 0},  # an old line
     ]
     assert journey.cold_build("t:1", "a.Dockerfile", entries)["seconds"] == 80.0
     assert journey.cold_build("t:3", "a.Dockerfile", entries) is None
+    assert journey.cold_build("t:4", "a.Dockerfile", entries) is None
+    assert journey.cold_build("t:5", "a.Dockerfile", entries)["seconds"] == 50.0
 
 
 REPORT = {

@@ -8,7 +8,10 @@ alike), a fresh container on the journey's CPU set: warm-up, then the p50 of one
 client and the requests per second of four, as lesson 10 measures them (`loadtest.load`), plus
 the p50 of `GET /health` from the same client for two seconds (HTTP, gunicorn, Docker's port
 forwarding: everything but the app's work). Then the model alone inside the image, on the same
-CPUs: the classifier's `predict` on the same review, no HTTP.
+CPUs: the classifier's `predict` on the same review, no HTTP, and its load (imports and model).
+Last, where a start goes: the median of five fresh containers from `docker run` to the first
+answer (as lesson 10 times it), next to five containers that only run `python3 -c pass` (created,
+run and removed: what the engine and the interpreter take before the app does anything).
 """
 
 from __future__ import annotations
@@ -19,15 +22,18 @@ import time
 
 import pandas as pd
 
-from workshop import config, journey, loadtest
+from workshop import config, journey, loadtest, measure
 from workshop.run import RunFailed, run_container, serve
 
-#: The classifier alone, timed inside the image: load once, warm up, then the median of 200 calls.
+#: The classifier alone, timed inside the image: its load (imports and model), a warm-up, then
+#: the median of 200 calls. Prints both, in seconds and milliseconds.
 MODEL_ALONE = f"""
 import statistics, sys, time
 sys.path.insert(0, ".")
 from predictor import load_classifier
+loading = time.perf_counter()
 classifier = load_classifier()
+loaded = time.perf_counter() - loading
 for _ in range(20):
     classifier.predict([{loadtest.REVIEW!r}])
 times = []
@@ -35,7 +41,7 @@ for _ in range(200):
     start = time.perf_counter()
     classifier.predict([{loadtest.REVIEW!r}])
     times.append(time.perf_counter() - start)
-print(statistics.median(times) * 1000)
+print(loaded, statistics.median(times) * 1000)
 """
 
 
@@ -50,13 +56,33 @@ def serving(tag: str, command: list[str], *, seconds: float, cpus: str | None) -
             "errors": one.errors + many.errors + health.errors}
 
 
-def model_alone_ms(tag: str, *, cpus: str | None) -> float:
-    """The images measured here have their model baked in: nothing to mount."""
+def model_alone(tag: str, *, cpus: str | None) -> tuple[float, float]:
+    """Seconds to load the classifier (its imports, the model) and milliseconds per prediction,
+    inside `tag`. The images measured here have their model baked in: nothing to mount."""
     options = {"cpuset_cpus": cpus} if cpus else {}
     done = run_container(tag, ["-c", MODEL_ALONE], entrypoint=["python3"], **options)  # every image has python3
     if done.exit_code:
         raise RunFailed(f"{tag}: the model alone failed:\n{done.stderr[-2000:]}", exit_code=done.exit_code, tail=done.stderr)
-    return float(done.stdout.split()[-1])
+    loaded, predict_ms = done.stdout.split()[-2:]
+    return float(loaded), float(predict_ms)
+
+
+def empty_start_s(tag: str, *, cpus: str | None, runs: int = 5) -> float:
+    """Median seconds for a container of `tag` that runs `python3 -c pass`, created to removed."""
+    options = {"cpuset_cpus": cpus} if cpus else {}
+    seconds = []
+    for _ in range(runs):
+        start = time.monotonic()
+        run_container(tag, ["-c", "pass"], entrypoint=["python3"], **options)
+        seconds.append(time.monotonic() - start)
+    return statistics.median(seconds)
+
+
+def start_s(name: str, *, cpus: str | None, runs: int = 5) -> float:
+    """Median seconds from `docker run` to the first answer of POST /classify, fresh containers."""
+    options = {"cpuset_cpus": cpus} if cpus else {}
+    tag = f"{config.IMAGE_REPO}:{name}"
+    return statistics.median(measure.time_to_first_answer(tag, runs=runs, command=journey.serve_command(name), **options))
 
 
 def bench(names: list[str], *, rounds: int = 3, seconds: float = 5.0, cpus: str | None = None) -> pd.DataFrame:
@@ -66,12 +92,16 @@ def bench(names: list[str], *, rounds: int = 3, seconds: float = 5.0, cpus: str 
         for name in names:
             tag = f"{config.IMAGE_REPO}:{name}"
             rows[name].append(serving(tag, journey.serve_command(name), seconds=seconds, cpus=cpus))
+    alone = {name: model_alone(f"{config.IMAGE_REPO}:{name}", cpus=cpus) for name in names}
     return pd.DataFrame({
         name: {"p50 (ms)": " / ".join(f"{r['p50_ms']:.1f}" for r in runs),
                "req/s, 4 clients": " / ".join(f"{r['rps_4_clients']:.0f}" for r in runs),
                "GET /health p50 (ms)": f"{statistics.median(r['health_p50_ms'] for r in runs):.1f}",
-               "model alone (ms)": f"{model_alone_ms(f'{config.IMAGE_REPO}:{name}', cpus=cpus):.1f}",
-               "errors": sum(r["errors"] for r in runs)}
+               "model alone (ms)": f"{alone[name][1]:.1f}",
+               "errors": sum(r["errors"] for r in runs),
+               "start (s)": f"{start_s(name, cpus=cpus):.2f}",
+               "model load (s)": f"{alone[name][0]:.2f}",
+               "python3 -c pass (s)": f"{empty_start_s(f'{config.IMAGE_REPO}:{name}', cpus=cpus):.2f}"}
         for name, runs in rows.items()
     }).T
 

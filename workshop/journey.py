@@ -334,12 +334,15 @@ def model_in_image(image: str) -> str | None:
 # --- build times -------------------------------------------------------------------------------
 
 def cold_build(tag: str, dockerfile: str, entries: list[dict] | None = None) -> dict[str, Any] | None:
-    """The latest cold build of `tag` from `dockerfile` in the build ledger (no step but FROM cached)."""
+    """The latest cold build of `tag` from `dockerfile` in the build ledger (build.is_cold: it ran a
+    RUN step and took no step but FROM from the cache). Lines written before the ledger said
+    "cold" count when no step was cached; a line that says "cold": false never counts, even with
+    no step cached (BuildKit had the whole image and printed only its COPY steps)."""
     from workshop.build import ledger
 
     entries = ledger() if entries is None else entries
     cold = [e for e in entries if e.get("tag") == tag and e.get("dockerfile") == dockerfile
-            and not e.get("target") and (e.get("cold") or e.get("cached_steps") == 0)]
+            and not e.get("target") and (e["cold"] if "cold" in e else e.get("cached_steps") == 0)]
     return cold[-1] if cold else None
 
 
