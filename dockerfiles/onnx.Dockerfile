@@ -38,7 +38,8 @@ snapshot_download(sys.argv[1], revision=sys.argv[2], local_dir='/model', \
 
 FROM ${MODEL_SOURCE} AS model
 
-# The export: /onnx gets model.onnx, tokenizer.json and config.json, all the runtime reads.
+# The export: /onnx gets model.onnx, its weights (model.onnx.data), tokenizer.json and config.json,
+# all the runtime reads.
 FROM exporter AS onnx-model
 COPY --from=model /model /model
 COPY app/export_onnx.py app/

@@ -146,7 +146,18 @@ def test_final_names_its_model_and_carries_its_card_and_checksums(images, model_
         assert card.stdout == (model_dir / "README.md").read_text()
     sums = run_container(DEBUG, ["-c", "cd /opt/model && sha256sum -c SHA256SUMS"], entrypoint=["/busybox/sh"])
     assert sums.exit_code == 0, sums.stdout + sums.stderr
-    assert {line.rsplit(":", 1)[0] for line in sums.stdout.splitlines()} >= {"model.onnx", "README.md", "config.json"}
+    assert {line.rsplit(":", 1)[0] for line in sums.stdout.splitlines()} >= {
+        "model.onnx", "model.onnx.data", "README.md", "config.json"}
+
+
+@pytest.mark.docker
+def test_the_models_weights_sit_beside_its_graph(images):
+    """model.onnx holds the graph only; the weights are in model.onnx.data, which ONNX Runtime maps
+    into memory instead of parsing them out of the graph (a faster start: README's bench)."""
+    sizes = run_container(FINAL, ["-c", "import os; print(os.path.getsize('/opt/model/model.onnx'), "
+                                        "os.path.getsize('/opt/model/model.onnx.data'))"], entrypoint=["python3"])
+    graph, weights = map(int, sizes.stdout.split())
+    assert graph < 1_000_000 < 10_000_000 < weights, (graph, weights)
 
 
 @pytest.mark.docker
