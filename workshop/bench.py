@@ -93,15 +93,17 @@ def bench(names: list[str], *, rounds: int = 3, seconds: float = 5.0, cpus: str 
             tag = f"{config.IMAGE_REPO}:{name}"
             rows[name].append(serving(tag, journey.serve_command(name), seconds=seconds, cpus=cpus))
     alone = {name: model_alone(f"{config.IMAGE_REPO}:{name}", cpus=cpus) for name in names}
+    starts = {name: start_s(name, cpus=cpus) for name in names}
+    empty = {name: empty_start_s(f"{config.IMAGE_REPO}:{name}", cpus=cpus) for name in names}
     return pd.DataFrame({
         name: {"p50 (ms)": " / ".join(f"{r['p50_ms']:.1f}" for r in runs),
                "req/s, 4 clients": " / ".join(f"{r['rps_4_clients']:.0f}" for r in runs),
                "GET /health p50 (ms)": f"{statistics.median(r['health_p50_ms'] for r in runs):.1f}",
                "model alone (ms)": f"{alone[name][1]:.1f}",
                "errors": sum(r["errors"] for r in runs),
-               "start (s)": f"{start_s(name, cpus=cpus):.2f}",
+               "start (s)": f"{starts[name]:.2f}",
                "model load (s)": f"{alone[name][0]:.2f}",
-               "python3 -c pass (s)": f"{empty_start_s(f'{config.IMAGE_REPO}:{name}', cpus=cpus):.2f}"}
+               "python3 -c pass (s)": f"{empty[name]:.2f}"}
         for name, runs in rows.items()
     }).T
 
