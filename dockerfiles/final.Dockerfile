@@ -54,8 +54,13 @@ COPY app/onnx-requirements.txt app/
 COPY app/wordcount/ app/wordcount/
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
+# numpy from its source, without a BLAS library: the wheel brings OpenBLAS (28 MB in numpy.libs)
+# for matrix algebra, and the app's numpy only holds arrays and takes a softmax. Compiling it takes
+# a few minutes, once: pip's cache (the mount) keeps the wheel it builds for later builds.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install -r app/onnx-requirements.txt
+    pip install --no-binary numpy --config-settings=setup-args=-Dallow-noblas=true \
+        --config-settings=setup-args=-Dblas=none --config-settings=setup-args=-Dlapack=none \
+        -r app/onnx-requirements.txt
 
 FROM venv AS pruned-venv
 WORKDIR /opt/venv/lib/python3.11/site-packages
@@ -63,6 +68,14 @@ WORKDIR /opt/venv/lib/python3.11/site-packages
 RUN --mount=type=bind,source=dockerfiles/onnx.prune,target=/tmp/onnx.prune \
     pip uninstall -y pip setuptools \
     && rm -rf $(sed -E -e '/^#/d' -e 's/ {2,}.*//' /tmp/onnx.prune)
+# What only a developer's machine reads: debugging symbols (strip), type stubs (.pyi), and the
+# Python sources once compiled. `compileall -b` writes each module's .pyc beside it, where Python
+# loads it when the .py is gone; tracebacks keep file names and line numbers, not the lines.
+RUN set -eux; \
+    find . -name '*.so*' -type f -exec strip --strip-unneeded {} +; \
+    python -m compileall -b -q .; \
+    find . \( -name '*.py' -o -name '*.pyi' \) -type f -delete; \
+    find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # The runtime's whole filesystem, in /rootfs: Debian's python3.11 and the libraries it and the
 # venv's extensions load. `apt-get download` fetches the packages and `dpkg-deb --extract`
@@ -94,12 +107,18 @@ RUN set -eux; \
 WORKDIR /rootfs
 # What a container never reads: documentation (but each package's copyright file: the licences
 # the image is shipped under), glibc's character-set converters (iconv; Python has its own
-# codecs), the standard library's help texts, test support and 2to3. Then the few files an image
-# needs: python3 on PATH, the users and their lookup order, a /tmp anyone may write to.
+# codecs), the standard library's help texts, test support (modules and extensions) and 2to3, and
+# the modules for the libraries left out above (sqlite, curses, readline, dbm, NIS): they cannot
+# load here. Then the few files an image needs: python3 on PATH, the users and their lookup order,
+# a /tmp anyone may write to.
 RUN set -eux; \
     find usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete; \
     rm -rf usr/share/man usr/share/info usr/share/lintian usr/lib/*-linux-gnu/gconv \
-        usr/lib/python3.11/pydoc_data usr/lib/python3.11/test usr/lib/python3.11/lib2to3; \
+        usr/lib/python3.11/pydoc_data usr/lib/python3.11/test usr/lib/python3.11/lib2to3 \
+        usr/lib/python3.11/sqlite3 usr/lib/python3.11/curses; \
+    for module in _test _ctypes_test _xxtestfuzz xxlimited _sqlite3 _curses readline _dbm nis; do \
+        rm -f usr/lib/python3.11/lib-dynload/"$module"*.so; \
+    done; \
     ln -s python3.11 usr/bin/python3; \
     mkdir -p etc tmp; \
     chmod 1777 tmp; \
@@ -107,9 +126,11 @@ RUN set -eux; \
     printf 'root:x:0:\napp:x:10001:\n' > etc/group; \
     printf 'passwd: files\ngroup: files\nhosts: files dns\n' > etc/nsswitch.conf
 # Debian compiles the standard library to .pyc when it installs python3.11; unpacking skips that,
-# so do it here with the rootfs' own python. Without them every start compiles what it imports
-# (about 11 MB of .pyc files, and most of a second at every start).
-RUN chroot /rootfs /usr/bin/python3.11 -m compileall -q /usr/lib/python3.11
+# so do it here with the rootfs' own python (without them every start would compile what it
+# imports: most of a second). Beside each module (-b), so that its source can go, as in the venv.
+RUN chroot /rootfs /usr/bin/python3.11 -m compileall -b -q /usr/lib/python3.11 \
+    && find usr/lib/python3.11 -name '*.py' -type f -delete \
+    && find usr/lib/python3.11 -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # A shell for the debug variant: busybox's static build, with a link for each of its commands.
 FROM debian:bookworm-slim AS busybox
@@ -153,6 +174,9 @@ ENV PATH=/usr/bin \
 WORKDIR /srv/app
 COPY app/predictor.py app/server.py app/onnx_classifier.py app/main.py app/gunicorn.conf.py ./
 COPY app/sample_data/ sample_data/
+# The app's modules compiled here, as the rest: at run time nothing may write them (a read-only
+# root, PYTHONDONTWRITEBYTECODE), so every start would compile them again. No shell: exec form.
+RUN ["python3", "-m", "compileall", "-q", "/srv/app"]
 
 USER 10001:10001
 EXPOSE 8080

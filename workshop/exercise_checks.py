@@ -329,7 +329,7 @@ def serve_without_torch(path: Path) -> None:
 # --- lesson 09 ----------------------------------------------------------------------------------
 
 #: Lesson 09's budget for everything but the model files (final.Dockerfile stays under it).
-RUNTIME_BUDGET = 150 * 10**6
+RUNTIME_BUDGET = 100 * 10**6
 
 
 @exercise("09-distroless-runtime", title="Write the distroless runtime stage", lesson="09")
