@@ -44,7 +44,7 @@ COPY app/export_onnx.py app/
 ARG QUANTIZE=""
 RUN python app/export_onnx.py /model /onnx ${QUANTIZE:+--$QUANTIZE}
 
-# The runtime's venv, pruned: as in onnx.Dockerfile.
+# The runtime's venv, pruned: as in onnx.Dockerfile, then slimmed further for a runtime (below).
 # On bookworm, as the rootfs below: the venv's compiled code must load with its C library.
 FROM python:3.11-bookworm AS venv
 RUN python -m venv /opt/venv
