@@ -74,7 +74,7 @@ RUN --mount=type=bind,source=dockerfiles/onnx.prune,target=/tmp/onnx.prune \
 RUN set -eux; \
     find . -name '*.so*' -type f -exec strip --strip-unneeded {} +; \
     python -m compileall -b -q .; \
-    find . \( -name '*.py' -o -name '*.pyi' \) -type f -delete; \
+    find . \( -name '*.py' -o -name '*.pyi' \) ! -type d -delete; \
     find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # The runtime's whole filesystem, in /rootfs: Debian's python3.11 and the libraries it and the
@@ -107,13 +107,14 @@ RUN set -eux; \
 WORKDIR /rootfs
 # What a container never reads: documentation (but each package's copyright file: the licences
 # the image is shipped under), glibc's character-set converters (iconv; Python has its own
-# codecs), the standard library's help texts, test support (modules and extensions) and 2to3, and
-# the modules for the libraries left out above (sqlite, curses, readline, dbm, NIS): they cannot
-# load here. Then the few files an image needs: python3 on PATH, the users and their lookup order,
-# a /tmp anyone may write to.
+# codecs), libstdc++'s helpers for the gdb debugger, the standard library's help texts, test
+# support (modules and extensions) and 2to3, and the modules for the libraries left out above
+# (sqlite, curses, readline, dbm, NIS): they cannot load here. Then the few files an image needs:
+# python3 on PATH, the users and their lookup order, a /tmp anyone may write to.
 RUN set -eux; \
     find usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete; \
     rm -rf usr/share/man usr/share/info usr/share/lintian usr/lib/*-linux-gnu/gconv \
+        usr/share/gcc usr/share/gdb \
         usr/lib/python3.11/pydoc_data usr/lib/python3.11/test usr/lib/python3.11/lib2to3 \
         usr/lib/python3.11/sqlite3 usr/lib/python3.11/curses; \
     for module in _test _ctypes_test _xxtestfuzz xxlimited _sqlite3 _curses readline _dbm nis; do \
@@ -129,7 +130,7 @@ RUN set -eux; \
 # so do it here with the rootfs' own python (without them every start would compile what it
 # imports: most of a second). Beside each module (-b), so that its source can go, as in the venv.
 RUN chroot /rootfs /usr/bin/python3.11 -m compileall -b -q /usr/lib/python3.11 \
-    && find usr/lib/python3.11 -name '*.py' -type f -delete \
+    && find usr/lib/python3.11 -name '*.py' ! -type d -delete \
     && find usr/lib/python3.11 -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # A shell for the debug variant: busybox's static build, with a link for each of its commands.
