@@ -162,6 +162,17 @@ def test_the_models_weights_sit_beside_its_graph(images):
 
 
 @pytest.mark.docker
+def test_the_graph_is_shipped_optimized(images):
+    """app/export_onnx.py saves the graph as ONNX Runtime rewrote it, so the server does not rewrite
+    it at every start. torch's exporter writes standard ONNX operators only; ONNX Runtime's fused
+    ones (FusedMatMul here) live in its own operator domain, com.microsoft."""
+    for image in (FINAL, ONNX):
+        found = run_container(image, ["-c", "print(b'com.microsoft' in open('/opt/model/model.onnx', 'rb').read())"],
+                              entrypoint=["python3"])
+        assert found.stdout.strip() == "True", (image, found.stdout, found.stderr)
+
+
+@pytest.mark.docker
 def test_structure_test_passes_the_final_image_and_fails_the_onnx_one(images):
     """final.cst.yaml's checks all pass on final; on onnx (slim base, dpkg's own database, su and
     passwd setuid root) the no-shell, status.d and setuid checks fail."""

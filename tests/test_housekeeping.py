@@ -65,6 +65,27 @@ def test_ensure_builds_a_missing_lesson_image_once(monkeypatch):
 
 
 @pytest.mark.docker
+def test_the_int8_image_builds_by_its_name():
+    """`python -m workshop build onnx-int8` builds onnx.Dockerfile with QUANTIZE=int8 (no stage of
+    that name exists): the image classifies, and its weights are int8, a quarter of onnx's float32."""
+    repo = f"int8test-{uuid.uuid4().hex[:8]}"
+    tags = [f"{repo}:onnx", f"{repo}:onnx-int8"]
+    try:
+        done = run_workshop("build", "onnx", "onnx-int8", WORKSHOP_IMAGE_REPO=repo)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert done.stdout.count("'label'") >= 2, done.stdout[-2000:]
+        weights = [int(run.run_container(tag, ["-c", "import os; print(os.path.getsize('/opt/model/model.onnx.data'))"],
+                                         entrypoint=["python"]).stdout) for tag in tags]
+        assert 0.2 < weights[1] / weights[0] < 0.3, weights
+    finally:
+        for tag in tags:
+            try:
+                engine.client().images.remove(tag)
+            except docker.errors.ImageNotFound:
+                pass
+
+
+@pytest.mark.docker
 def test_disk_use_grows_by_a_new_image_layer(tmp_path):
     """Docker's disk use, read from the engine, grows by at least the bytes of a new 2 MB layer."""
     tag = f"housekeeping-disk-{uuid.uuid4().hex[:12]}:tiny"

@@ -4,7 +4,8 @@
                           build dockerfiles/NAME.Dockerfile as bert-classifier:NAME, run its batch
                           command and print the sizes next to the tutorial's (default: the classic
                           three; all: every image of the lessons; N images at a time);
-                          NAME-TARGET builds stage TARGET of NAME.Dockerfile (final-debug)
+                          NAME-TARGET builds stage TARGET of NAME.Dockerfile (final-debug);
+                          onnx-int8 is onnx.Dockerfile with QUANTIZE=int8
   inspect IMAGE [--json]  size, layers and wasted bytes (ours and dive's) of an image
   check EXERCISE [--solution]
                           run an exercise's check on exercises/ (or solutions/)
@@ -38,7 +39,7 @@ def _build(names: list[str], jobs: int = 1) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from workshop import config, engine
-    from workshop.build import build, source
+    from workshop.build import build_named
     from workshop.run import run_batch
 
     if names == ["all"]:
@@ -47,9 +48,8 @@ def _build(names: list[str], jobs: int = 1) -> int:
 
     def build_and_run(name: str) -> tuple[str, ...]:
         tag = f"{config.IMAGE_REPO}:{name}"
-        dockerfile, target = source(name)
         # Two logs at once would interleave line by line: with --jobs, one line per build instead.
-        result = build(dockerfile, tag, target=target, quiet=jobs > 1)
+        result = build_named(name, quiet=jobs > 1)
         verdict = run_batch(tag).strip().splitlines()[-1]
         return tag, engine.human(result.size_bytes), PUBLISHED.get(name, "-"), f"{result.seconds:.0f} s", verdict
 

@@ -134,12 +134,26 @@ def build(
     return result
 
 
+#: Images that another image's Dockerfile builds with a build argument set (lesson 08 builds
+#: onnx-int8 so, in its own words): NAME -> (Dockerfile, build arguments).
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {"onnx-int8": ("onnx", {"QUANTIZE": "int8"})}
+
+
 def source(name: str) -> tuple[str, str | None]:
     """The Dockerfile and stage that build bert-classifier:NAME (`final-debug`: final's debug stage)."""
+    if name in VARIANTS:
+        return VARIANTS[name][0], None
     if not config.dockerfile(name).is_file() and "-" in name:
         dockerfile, target = name.rsplit("-", 1)
         return dockerfile, target
     return name, None
+
+
+def build_named(name: str, *, quiet: bool = False) -> BuildResult:
+    """Build bert-classifier:NAME from its Dockerfile, stage and build arguments (`source`, VARIANTS)."""
+    dockerfile, target = source(name)
+    build_args = VARIANTS[name][1] if name in VARIANTS else None
+    return build(dockerfile, f"{config.IMAGE_REPO}:{name}", target=target, build_args=build_args, quiet=quiet)
 
 
 def ensure(name: str) -> str:
@@ -149,9 +163,8 @@ def ensure(name: str) -> str:
     try:
         engine.get_image(tag)
     except engine.ImageMissing:
-        dockerfile, target = source(name)
         log.info("%s is not built on this machine: building it first", tag)
-        build(dockerfile, tag, target=target, quiet=True)
+        build_named(name, quiet=True)
     return tag
 
 

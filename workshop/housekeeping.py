@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import docker.errors
 
 from workshop import config, engine, journey, layers, run
-from workshop.build import build, source
+from workshop.build import build_named
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def prefetch(names: Iterable[str] = LESSON_IMAGES) -> Prefetched:
     before = disk_use()
     tags = []
     for name in names:
-        dockerfile, target = source(name)
-        tags.append(build(dockerfile, f"{config.IMAGE_REPO}:{name}", target=target).tag)
+        tags.append(build_named(name).tag)
     return Prefetched(tags, before, disk_use())
 
 
