@@ -266,3 +266,41 @@ files = [os.path.join(d, f) for r in ("/usr", "/opt") for d, _, fs in os.walk(r)
 print(json.dumps({"sources": [f for f in files if f.endswith(".py")][:5],
                   "compiled": sum(f.endswith(".pyc") for f in files)}))
 """
+
+
+@pytest.mark.docker
+def test_shared_objects_carry_no_symbol_table(images):
+    """final.Dockerfile strips every shared object of the venv (`strip --strip-unneeded`), and
+    Debian's own libraries come stripped: no ELF file under /opt and /usr keeps a symbol table.
+    The onnx image's venv, never stripped, shows that the probe tells the two apart."""
+    final = _symbol_tables(FINAL)
+    assert final["elf"] > 20 and final["with_symtab"] == [], final  # 48 ELF files on 2026-12-01
+    assert any("/opt/venv/" in path for path in _symbol_tables(ONNX)["with_symtab"])
+
+
+def _symbol_tables(image: str) -> dict:
+    done = run_container(image, ["-c", _SYMTAB], entrypoint=["python3"], network_mode="none")
+    assert done.exit_code == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+#: Runs in the image: how many 64-bit ELF files /opt and /usr hold, and those (at most 5) with a
+#: .symtab section (section type 2, SHT_SYMTAB) in their section header table.
+_SYMTAB = r"""
+import json, os, struct
+def symtab(path):
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:5] != b"\x7fELF\x02":
+            return None
+        order = "<" if head[5] == 1 else ">"
+        (offset,) = struct.unpack_from(order + "Q", head, 0x28)
+        size, count = struct.unpack_from(order + "HH", head, 0x3A)
+        f.seek(offset)
+        table = f.read(size * count)
+    return any(struct.unpack_from(order + "I", table, i * size + 4)[0] == 2 for i in range(count))
+paths = [os.path.join(d, f) for r in ("/opt", "/usr") for d, _, fs in os.walk(r) for f in fs]
+found = {p: symtab(p) for p in paths if os.path.isfile(p) and not os.path.islink(p)}
+print(json.dumps({"elf": sum(v is not None for v in found.values()),
+                  "with_symtab": [p for p, v in found.items() if v][:5]}))
+"""
