@@ -84,7 +84,6 @@ def optimize(source: Path, target: Path) -> None:
     options.optimized_model_filepath = str(target)
     options.add_session_config_entry("session.optimized_model_external_initializers_file_name", WEIGHTS)
     options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
-    (target.parent / WEIGHTS).unlink(missing_ok=True)
     onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
 
 
