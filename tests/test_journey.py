@@ -301,7 +301,7 @@ def test_compressed_sizes_are_gzip_level_6_and_cached_per_layer(tmp_path):
 def test_compressed_sizes_and_waste_come_from_one_read(tmp_path, monkeypatch):
     """One `docker save` stream per image: the gzip sizes' read also gives the waste, so the
     journey's read_image after compressed_layer_sizes asks the engine for nothing more."""
-    import docker.api.image
+    import docker.api.client
 
     from workshop import layers
 
@@ -309,13 +309,14 @@ def test_compressed_sizes_and_waste_come_from_one_read(tmp_path, monkeypatch):
     layers.forget(get_image(image).id)
     monkeypatch.setattr(layers, "ANALYSES_DIR", tmp_path / "analyses")
     saves = []
-    real = docker.api.image.ImageApiMixin.get_image
+    real = docker.api.client.APIClient._get
 
-    def counted(api, name, *args, **kwargs):
-        saves.append(name)
-        return real(api, name, *args, **kwargs)
+    def counted(api, url, *args, **kwargs):  # every GET docker-py sends; a save is GET .../images/NAME/get
+        if url.endswith("/get"):
+            saves.append(url)
+        return real(api, url, *args, **kwargs)
 
-    monkeypatch.setattr(docker.api.image.ImageApiMixin, "get_image", counted)
+    monkeypatch.setattr(docker.api.client.APIClient, "_get", counted)
     sizes = journey.compressed_layer_sizes(image, cache=tmp_path / "gzip.json")
     figures = journey.read_image(image, dive="no", cache=tmp_path / "reads.json")
     assert len(saves) == 1, f"{len(saves)} reads of {image}"

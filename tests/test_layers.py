@@ -6,6 +6,9 @@ rest build small images with known waste on the real engine (tags ``workshoptest
 
 from __future__ import annotations
 
+import gc
+import http.client
+import io
 import json
 import logging
 import os
@@ -18,8 +21,10 @@ from pathlib import Path
 
 import docker.errors
 import pytest
+import requests
 
 from workshop import config, engine
+from workshop.imagetar import open_chunks, read_saved_image
 from workshop.layers import (
     analyze,
     analyze_tar,
@@ -31,6 +36,7 @@ from workshop.layers import (
     layer_table,
     looks_empty,
 )
+from workshop.waste import Change, FinalFile
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -191,6 +197,34 @@ def test_generated_tarball_waste_counts_what_dive_misses():
     assert rows.loc[(0, "deleted with its directory"), "removed_by"] == 2
     assert not rows.loc[(0, "deleted with its directory"), "counted_by_dive"]
     assert rows["wasted_bytes"].sum() == analysis.wasted_bytes
+
+
+def test_a_layer_tar_without_its_end_blocks_stops_at_the_end_of_its_member():
+    """A layer is read in place from the outer tar, never past its member: a layer tar that lacks
+    the two zero blocks that end a tar leaves the members after it (the next layer, the JSON) intact."""
+    layers = [SYNTHETIC_LAYERS[0], SYNTHETIC_LAYERS[1].removesuffix(_end()), SYNTHETIC_LAYERS[2]]
+    assert layers[1] != SYNTHETIC_LAYERS[1]
+    analysis = analyze_tar(_chunks(_saved(layers, "legacy")), name="synthetic")
+    assert analysis.wasted_bytes == 330 + 3000
+    assert {(c.path, c.change) for c in analysis.layers[1].files} == {
+        ("etc", "unchanged"), ("etc/config", "modified"), ("tmp", "unchanged"), ("tmp/new", "added"),
+        ("link", "added")}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reading_an_image_leaves_the_garbage_collector_as_it_was(enabled):
+    """The collector is paused while an image is read and stacked, then left as the caller had it,
+    also when the tarball turns out to be no image."""
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        analyze_tar(_chunks(_saved(SYNTHETIC_LAYERS, "oci")))
+        assert gc.isenabled() == enabled
+        with pytest.raises(ValueError, match="not a docker save tarball"):
+            analyze_tar(_chunks(SYNTHETIC_LAYERS[0]))
+        assert gc.isenabled() == enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def _big_saved_image(layer_bytes: int, chunk: int = 1 << 20) -> Iterator[bytes]:
@@ -485,6 +519,10 @@ def test_a_stored_analysis_serves_the_next_run_and_clean_forgets_it(images, monk
         again = analyze(alias)
         assert (again.id, again.wasted_bytes, len(again.layers)) == (first.id, first.wasted_bytes, len(first.layers))
         assert again.image == alias
+        # the cache stores the file records as plain tuples; they come back as the named tuples they were
+        assert (again.files, again.layers) == (first.files, first.layers)
+        assert {type(f) for f in again.files} == {FinalFile}
+        assert {type(c) for layer in again.layers for c in layer.files} == {Change}
         layers.forget(first.id)
         assert not list(tmp_path.iterdir())
         with pytest.raises(AssertionError, match="read again"):
@@ -545,19 +583,42 @@ def test_analysis_of_a_real_image_streams(images):
 
 
 @docker_engine
-def test_a_full_disk_while_the_engine_streams_the_image_is_a_disk_full_error(images, monkeypatch, tmp_path):
-    """docker-py's get_image is lazy: the engine's "no space left" arrives with the first chunk,
-    inside the read; it still becomes DiskFull with the free-space hint, not a raw APIError."""
+def test_a_full_disk_while_the_engine_writes_the_image_out_is_a_disk_full_error(images, monkeypatch, tmp_path):
+    """When the engine cannot write the tarball out, it answers the save request with an HTTP 500
+    and "no space left on device" (here a response made up the same way): the learner gets
+    DiskFull with the free-space hint, not a raw APIError."""
     from workshop import layers
 
     monkeypatch.setattr(layers, "ANALYSES_DIR", tmp_path)  # nothing stored from an earlier read
     layers._cache.clear()
     image = engine.get_image(images["delete-file"])
 
-    def full_disk(*args, **kwargs):
-        raise docker.errors.APIError("write /var/lib/docker/tmp/docker-export-1/layer.tar: no space left on device")
-        yield b""  # a generator, as docker-py's
+    real_get = type(image.client.api)._get
 
-    monkeypatch.setattr(type(image.client.api), "get_image", lambda self, *a, **k: full_disk())
+    def full_disk(self, url, **kwargs):
+        if not url.endswith("/get"):  # only the save request
+            return real_get(self, url, **kwargs)
+        response = requests.Response()
+        response.status_code, response.reason, response.url = 500, "Internal Server Error", url
+        response.raw = io.BytesIO(json.dumps({
+            "message": "write /var/lib/docker/tmp/docker-export-1/layer.tar: no space left on device"}).encode())
+        return response
+
+    monkeypatch.setattr(type(image.client.api), "_get", full_disk)
     with pytest.raises(engine.DiskFull, match="ran out of disk"):
         analyze(images["delete-file"])
+
+
+@docker_engine
+def test_an_image_is_read_from_the_engines_http_response_as_docker_py_would_read_it(images):
+    """analyze reads the save response through http.client (not requests' 32 KB chunks) and gets
+    what docker-py's get_image gives, layer for layer and file for file."""
+    from workshop import layers
+
+    image = engine.get_image(images["delete-dir"])
+    with layers._saved_stream(image) as stream:
+        assert isinstance(stream.raw, http.client.HTTPResponse)
+        ours = read_saved_image(stream)
+    theirs = read_saved_image(open_chunks(image.client.api.get_image(image.id)))
+    assert [layer.entries for layer in ours.layers] == [layer.entries for layer in theirs.layers]
+    assert (ours.config, len(ours.layers)) == (theirs.config, 3)

@@ -5,7 +5,9 @@ in which order the layers stack. The naive workshop image is several GB, so we r
 `tar t` does: one pass, one member at a time, each layer read as a nested tar stream over the
 outer one (`TarStream`, a reader of just what the walk needs, several times faster than
 tarfile's stream mode here). What stays in memory is one file list per layer (paths, sizes,
-modes, a CRC of each file's content), never file contents, a whole layer or the whole tarball.
+modes, a 64-bit xxHash of each file's content: dive hashes files with xxHash too, and hashing
+the naive image's 2.6 GB takes a tenth of a second where zlib's CRC-32 took a second), never file
+contents, a whole layer or the whole tarball.
 
 Both layouts of `docker save` are understood:
 
@@ -28,7 +30,9 @@ import stat
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
+
+import xxhash
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +46,9 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One member of a layer tar, as the layer records it.
+class Entry(NamedTuple):
+    """One member of a layer tar, as the layer records it (a named tuple: an image has some
+    100,000 of them, and a tuple is made in under a third of the time of a frozen dataclass).
 
     `path` is relative to the image root without a leading slash (``usr/bin/python3``), exactly
     as in the tar, so whiteouts keep their ``.wh.`` name. `size` is the number of content bytes
@@ -58,7 +62,7 @@ class Entry:
     uid: int = 0
     gid: int = 0
     link: str = ""
-    crc: int = 0
+    digest: int = 0  # XXH3-64 of a regular file's content (dive uses XXH64, of the same family)
     is_dir: bool = False  # as Go's archive/tar reports it (type flag or S_IFDIR mode bits)
 
     @property
@@ -120,32 +124,30 @@ def open_chunks(chunks: Iterable[bytes]) -> BinaryIO:
     return io.BufferedReader(_IterStream(chunks), buffer_size=BUFFER_SIZE)
 
 
-class _Counter:
-    """Passes a layer's bytes through, counting them and, on request, gzipping them on the fly."""
+class _Gzipper:
+    """Passes a layer's bytes through, gzipping them on the fly to count the compressed bytes."""
 
-    def __init__(self, raw: BinaryIO, compress: bool):
+    def __init__(self, raw: TarStream):
         self._raw = raw
-        self.nbytes = 0
         self.compressed = 0
         # wbits=31: gzip framing, as a registry push stores layers; level -1 is zlib's default (6).
-        self._zip = zlib.compressobj(-1, zlib.DEFLATED, 31) if compress else None
+        self._zip = zlib.compressobj(-1, zlib.DEFLATED, 31)
 
     def read(self, size: int = -1) -> bytes:
         data = self._raw.read(size)
-        self.nbytes += len(data)
-        if self._zip is not None and data:
+        if data:
             self.compressed += len(self._zip.compress(data))
         return data
 
     def peek(self, size: int) -> bytes:
         return self._raw.peek(size)
 
-    def finish(self) -> None:
-        """Read what the nested tar reader left (end-of-archive padding) and close the gzip."""
+    def finish(self) -> int:
+        """Read what the nested tar reader left (end-of-archive padding); the gzipped size."""
         while self.read(BUFFER_SIZE):
             pass
-        if self._zip is not None:
-            self.compressed += len(self._zip.flush())
+        self.compressed += len(self._zip.flush())
+        return self.compressed
 
 
 # --- a tar stream reader ------------------------------------------------------------------------
@@ -186,6 +188,11 @@ class Header:
 
 
 def _number(field: bytes) -> int:
+    if field[-1:] in (b"\0", b" "):
+        try:
+            return int(field[:-1], 8)  # the usual: octal digits, then one NUL or space
+        except ValueError:
+            pass
     if field[:1] in (b"\x80", b"\xff"):  # GNU base-256, for values octal cannot hold
         value = int.from_bytes(field[1:], "big")
         return value - (1 << (8 * (len(field) - 1))) if field[:1] == b"\xff" else value
@@ -216,28 +223,48 @@ class TarStream:
     content (what is left unread is skipped at the next member). Ends at the first zero block.
     """
 
-    def __init__(self, raw):
+    def __init__(self, raw, limit: int | None = None):
         self._raw = raw
         self._left = 0  # content bytes of the current member not yet read
         self._pad = 0  # padding after it, up to the next 512-byte boundary
+        self.offset = 0  # bytes read from `raw` so far
+        self._limit = limit  # bytes this tar may read from `raw` (a tar nested in a member)
+        self._nested: TarStream | None = None
 
     def _exact(self, n: int) -> bytes:
+        if self._limit is not None:
+            n = min(n, self._limit - self.offset)
         data = self._raw.read(n)
         while len(data) < n:
             more = self._raw.read(n - len(data))
             if not more:
                 break
             data += more
+        self.offset += len(data)
         return data
 
     def _skip_rest(self) -> None:
+        if self._nested is not None:  # the nested tar read part of the member
+            self._left -= self._nested.offset
+            self._nested = None
         n = self._left + self._pad
+        if self._limit is not None and n > self._limit - self.offset:
+            raise EOFError("the tar stream ended inside a member")
         self._left = self._pad = 0
         while n:
             skipped = len(self._raw.read(min(n, CONTENT_READ)))
             if not skipped:
                 raise EOFError("the tar stream ended inside a member")
+            self.offset += skipped
             n -= skipped
+
+    def nested(self) -> TarStream:
+        """The current member's content read as a tar, in place: straight from the stream below,
+        not through read() (a layer tar inside `docker save`'s tar). Read nothing else of this
+        member; the next member skips what the nested tar left. The nested tar ends at the end of
+        the member, with or without its own end-of-archive blocks."""
+        self._nested = TarStream(self._raw, limit=self._left)
+        return self._nested
 
     def _content(self, size: int) -> bytes:
         data = self._exact(size)
@@ -264,19 +291,20 @@ class TarStream:
                 long_name, long_link = (value, long_link) if kind == b"L" else (long_name, value)
                 continue
             name = _text(block[0:100])
-            prefix = _text(block[345:500]) if block[257:263] == b"ustar\0" else ""
-            if prefix:
-                name = f"{prefix}/{name}"
-            name = pax.get("path", long_name or name)
+            if block[257:263] == b"ustar\0" and block[345]:
+                name = f"{_text(block[345:500])}/{name}"
+            uid, gid, linkname = _number(block[108:116]), _number(block[116:124]), _text(block[157:257])
+            if pax or long_name or long_link:
+                name = pax.get("path", long_name or name)
+                size = int(pax.get("size", size))
+                uid, gid = int(pax.get("uid", uid)), int(pax.get("gid", gid))
+                linkname = pax.get("linkpath", long_link or linkname)
+                long_name = long_link = None
+                pax = {}
             if kind in (b"0", b"\0") and name.endswith("/"):
                 kind = b"5"  # old tars mark a directory with a trailing slash only
-            header = Header(name=name.rstrip("/") if kind == b"5" else name, type=kind,
-                            size=int(pax.get("size", size)), mode=_number(block[100:108]),
-                            uid=int(pax.get("uid", _number(block[108:116]))),
-                            gid=int(pax.get("gid", _number(block[116:124]))),
-                            linkname=pax.get("linkpath", long_link or _text(block[157:257])))
-            long_name = long_link = None
-            pax = {}
+            header = Header(name.rstrip("/") if kind == b"5" else name, kind, size, _number(block[100:108]),
+                            uid, gid, linkname)
             has_data = kind not in _NO_DATA
             self._left = header.size if has_data else 0
             self._pad = -header.size % BLOCK if has_data else 0
@@ -316,51 +344,63 @@ class _Gunzip:
 
 
 def _kind(header: Header, name: str) -> str:
-    base = posixpath.basename(name)
-    if base == OPAQUE_MARKER:
-        return "opaque"
-    if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
-        return "meta"  # aufs bookkeeping (.wh..wh.plnk, ...), not part of the filesystem
+    base = name.rpartition("/")[2]
     if base.startswith(WHITEOUT_PREFIX):
+        if base == OPAQUE_MARKER:
+            return "opaque"
+        if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+            return "meta"  # aufs bookkeeping (.wh..wh.plnk, ...), not part of the filesystem
         return "whiteout"
-    if header.isdir():
-        return "dir"
-    if header.isreg():
+    kind = header.type
+    if kind in _REGULAR:
         return "file"
-    if header.issym():
-        return "symlink"
-    if header.islnk():
-        return "hardlink"
-    return "other"
+    return _KINDS.get(kind, "other")
+
+
+_KINDS = {b"5": "dir", b"2": "symlink", b"1": "hardlink"}
 
 
 def clean_path(name: str) -> str:
     """A tar member name as a root-relative path ('./usr/bin/' -> 'usr/bin'); '' for the root."""
+    if name and not (name.startswith(("/", "./", "../")) or name.endswith(("/", "/.", "/.."))
+                     or "//" in name or "/./" in name or "/../" in name or name in (".", "..")):
+        return name  # already clean, as the engine writes layer tars
     name = posixpath.normpath("/" + name).lstrip("/")
     return "" if name == "." else name
 
 
 def read_layer(stream: BinaryIO, name: str = "layer.tar") -> LayerTar:
     """The file list of one layer tar read from `stream` (plain or gzipped), start to end."""
-    layer = LayerTar(name)
     head = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
-    tar = TarStream(_Gunzip(stream) if head == GZIP_MAGIC else stream)
+    return _read_entries(TarStream(_Gunzip(stream) if head == GZIP_MAGIC else stream), name)
+
+
+def _read_entries(tar: TarStream, name: str) -> LayerTar:
+    layer = LayerTar(name)
+    entries = layer.entries
+    size_bytes = 0
     for header in tar:
         path = clean_path(header.name)
         if not path:
             continue
-        crc = 0
-        if header.isreg() and header.size:
-            # The CRC tells "modified" from "unchanged" when a later layer rewrites a file.
-            while chunk := tar.read(CONTENT_READ):
-                crc = zlib.crc32(chunk, crc)
-        layer.entries.append(Entry(
-            path=path, kind=_kind(header, path), size=header.size, mode=stat.S_IMODE(header.mode),
-            uid=header.uid, gid=header.gid,
-            link=clean_path(header.linkname) if header.islnk() else header.linkname,
-            crc=crc, is_dir=header.isdir() or stat.S_ISDIR(header.mode),
+        size, mode, kind = header.size, header.mode, header.type
+        digest = 0
+        if size and kind in _REGULAR:
+            # The hash tells "modified" from "unchanged" when a later layer rewrites a file.
+            if size <= CONTENT_READ:
+                digest = xxhash.xxh3_64_intdigest(tar.read(size))
+            else:
+                hasher = xxhash.xxh3_64()
+                while chunk := tar.read(CONTENT_READ):
+                    hasher.update(chunk)
+                digest = hasher.intdigest()
+        entries.append(Entry(
+            path, _kind(header, path), size, mode & 0o7777, header.uid, header.gid,
+            clean_path(header.linkname) if kind == b"1" else header.linkname,
+            digest, kind == b"5" or stat.S_ISDIR(mode),
         ))
-        layer.size_bytes += header.size
+        size_bytes += size
+    layer.size_bytes = size_bytes
     return layer
 
 
@@ -394,12 +434,16 @@ def read_saved_image(stream: BinaryIO, *, compressed: bool | Callable[[str, int]
             log.debug("reading layer %s (%d bytes)", name, header.size)
             gzipped = head.startswith(GZIP_MAGIC)
             wanted = compressed(name, header.size) if callable(compressed) else compressed
-            counter = _Counter(outer, compress=wanted and not gzipped)
-            layer = read_layer(counter, name)
-            counter.finish()
-            layer.tar_bytes = counter.nbytes
-            if wanted:
-                layer.compressed_bytes = counter.nbytes if gzipped else counter.compressed
+            if gzipped:  # an OCI blob stored compressed: its size is the compressed size
+                layer = read_layer(outer, name)
+                layer.compressed_bytes = header.size if wanted else None
+            elif wanted:
+                gzipper = _Gzipper(outer)
+                layer = read_layer(gzipper, name)
+                layer.compressed_bytes = gzipper.finish()
+            else:
+                layer = _read_entries(outer.nested(), name)
+            layer.tar_bytes = header.size
             layers[name] = layer
         elif header.size <= MAX_JSON_BYTES:
             documents[name] = outer.read()

@@ -114,7 +114,8 @@ def _walk(node: _Node, path: str) -> Iterator[tuple[str, _Node]]:
     while stack:
         path, node = stack.pop()
         yield path, node
-        stack.extend((posixpath.join(path, name), child) for name, child in node.children.items())
+        prefix = f"{path}/" if path else ""
+        stack.extend((prefix + name, child) for name, child in node.children.items())
 
 
 def _file_bytes(node: _Node, path: str) -> tuple[int, int]:
@@ -128,8 +129,8 @@ def _file_bytes(node: _Node, path: str) -> tuple[int, int]:
 
 
 def _same(old: Entry | None, new: Entry) -> bool:
-    return old is not None and (old.kind, old.size, old.crc, old.mode, old.uid, old.gid, old.link) == (
-        new.kind, new.size, new.crc, new.mode, new.uid, new.gid, new.link)
+    return old is not None and (old.kind, old.size, old.digest, old.mode, old.uid, old.gid, old.link) == (
+        new.kind, new.size, new.digest, new.mode, new.uid, new.gid, new.link)
 
 
 def squash(layers: list[list[Entry]]) -> Squashed:
@@ -221,7 +222,7 @@ def squash(layers: list[list[Entry]]) -> Squashed:
             files.append(FinalFile(path, "hardlink", sizes.get((node.layer, entry.link), 0), node.layer, entry.link))
         else:
             files.append(FinalFile(path, entry.kind, entry.size, node.layer, entry.link))
-    files.sort(key=lambda f: f.path)
+    files.sort()  # by path: no two final files share one
     # Bytes still reachable through a surviving hardlink (same layer) are not lost.
     linked = {(f.layer, f.link) for f in files if f.kind == "hardlink"}
     for key in linked & lost.keys():
@@ -296,14 +297,23 @@ def _dive_visit(node: _DiveNode, path: str) -> Iterator[tuple[str, str, _DiveNod
 
 
 def _dive_stack(lower: _DiveNode, upper: _DiveNode) -> None:
-    """dive's FileTree.Stack: remove what upper's whiteouts name, add (or re-add) all else."""
-    for shown, raw, node in _dive_visit(upper, ""):
-        if raw.rpartition("/")[2].startswith(WHITEOUT_PREFIX):
-            parent = _dive_get(lower, posixpath.dirname(shown))
-            if parent is not None:
-                parent.children.pop(posixpath.basename(shown), None)
-        else:
-            _dive_add(lower, shown, node.info, node.layer)
+    """dive's FileTree.Stack: remove what upper's whiteouts name, add (or re-add) all else.
+
+    dive visits upper's nodes (children before parents, names in byte order) and adds each by
+    its path from the root; walking both trees side by side does the same in one pass.
+    """
+    for name in sorted(upper.children):
+        child = upper.children[name]
+        below = lower.children.get(name)
+        if below is None and not name.startswith(_DIVE_SKIPPED_PREFIX) and (
+                child.children or not name.startswith(WHITEOUT_PREFIX)):
+            below = lower.children[name] = _DiveNode(None, child.layer)
+        if below is not None and child.children:
+            _dive_stack(below, child)
+        if name.startswith(WHITEOUT_PREFIX):
+            lower.children.pop(name[len(WHITEOUT_PREFIX):], None)
+        elif below is not None:
+            below.info, below.layer = child.info, child.layer
 
 
 def _dive_tree(entries: list[Entry], layer: int) -> _DiveNode:
@@ -312,7 +322,14 @@ def _dive_tree(entries: list[Entry], layer: int) -> _DiveNode:
     for entry in entries:
         directory, _, name = entry.path.rpartition("/")
         parent = nodes.get(directory)
-        node = _dive_add(root, entry.path, entry, layer) if parent is None else _dive_add(parent, name, entry, layer)
+        if parent is None:
+            node = _dive_add(root, entry.path, entry, layer)
+        else:  # _dive_add(parent, name, ...) for a name without slashes, written out
+            node = parent.children.get(name)
+            if node is None and not name.startswith(_DIVE_SKIPPED_PREFIX):
+                node = parent.children[name] = _DiveNode(entry, layer)
+            elif node is not None:
+                node.info, node.layer = entry, layer
         if node is not None:
             nodes[entry.path] = node
     return root
@@ -323,7 +340,7 @@ class _PathStats:
     count: int = 0
     total: int = 0
     smallest: int = -1
-    #: (layer that added the bytes, path, bytes) behind `total`, for attribution.
+    #: (layer that added the bytes, path as dive shows it, bytes) behind `total`, for attribution.
     parts: list[tuple[int, str, int]] = field(default_factory=list)
 
 
@@ -366,26 +383,29 @@ def dive_figures(layers: list[list[Entry]], layer_sizes: list[int]) -> DiveFigur
             # dive registers the path before it sizes a whiteout; when it cannot place the
             # whiteout, it stops reading this layer and the registered path keeps a smallest
             # size of -1, which then counts in the efficiency score.
-            path_stats = stats.setdefault(shown, _PathStats())
+            path_stats = stats.get(shown)
+            if path_stats is None:
+                path_stats = stats[shown] = _PathStats()
             if raw.rpartition("/")[2].startswith(WHITEOUT_PREFIX):
                 deleted = _dive_get(below, shown)
                 if deleted is None:
                     break
                 parts = []
                 if deleted.info is not None and deleted.info.is_dir:
-                    parts = [(n.layer, p.lstrip("/"), n.info.size)
+                    parts = [(n.layer, p, n.info.size)
                              for _, p, n in _dive_visit(deleted, shown) if n.info is not None and n.info.size]
                     if deleted.info.size:
-                        parts.append((deleted.layer, shown.lstrip("/"), deleted.info.size))
+                        parts.append((deleted.layer, shown, deleted.info.size))
                 size = sum(part[2] for part in parts)
+                path_stats.parts.extend(parts)
             else:
                 size = node.info.size if node.info is not None else 0
-                parts = [(index, shown.lstrip("/"), size)] if size else []
+                if size:
+                    path_stats.parts.append((index, shown, size))
             path_stats.count += 1
             path_stats.total += size
             if path_stats.smallest < 0 or size < path_stats.smallest:
                 path_stats.smallest = size
-            path_stats.parts.extend(parts)
         if index == 0:
             stacked, base = base.copy(), None
         _dive_stack(stacked, tree)
@@ -400,7 +420,7 @@ def dive_figures(layers: list[list[Entry]], layer_sizes: list[int]) -> DiveFigur
         user_wasted = wasted / user_size
     else:  # Go's float division: 0/0 is NaN, x/0 is +Inf
         user_wasted = float("nan") if wasted == 0 else float("inf")
-    parts = [part for path, s in stats.items() if s.count >= 2 for part in s.parts]
+    parts = [(layer, path.lstrip("/"), size) for s in stats.values() if s.count >= 2 for layer, path, size in s.parts]
     return DiveFigures(
         wasted_bytes=wasted, efficiency=efficiency, user_wasted_percent=user_wasted,
         size_bytes=sum(layer_sizes), user_size_bytes=user_size, inefficient_files=inefficient,
