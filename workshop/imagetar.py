@@ -351,13 +351,15 @@ def _kind(header: Header, name: str) -> str:
         if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
             return "meta"  # aufs bookkeeping (.wh..wh.plnk, ...), not part of the filesystem
         return "whiteout"
-    kind = header.type
-    if kind in _REGULAR:
+    if header.isdir():
+        return "dir"
+    if header.isreg():
         return "file"
-    return _KINDS.get(kind, "other")
-
-
-_KINDS = {b"5": "dir", b"2": "symlink", b"1": "hardlink"}
+    if header.issym():
+        return "symlink"
+    if header.islnk():
+        return "hardlink"
+    return "other"
 
 
 def clean_path(name: str) -> str:
@@ -383,9 +385,9 @@ def _read_entries(tar: TarStream, name: str) -> LayerTar:
         path = clean_path(header.name)
         if not path:
             continue
-        size, mode, kind = header.size, header.mode, header.type
+        size, mode = header.size, header.mode
         digest = 0
-        if size and kind in _REGULAR:
+        if size and header.isreg():
             # The hash tells "modified" from "unchanged" when a later layer rewrites a file.
             if size <= CONTENT_READ:
                 digest = xxhash.xxh3_64_intdigest(tar.read(size))
@@ -396,8 +398,8 @@ def _read_entries(tar: TarStream, name: str) -> LayerTar:
                 digest = hasher.intdigest()
         entries.append(Entry(
             path, _kind(header, path), size, mode & 0o7777, header.uid, header.gid,
-            clean_path(header.linkname) if kind == b"1" else header.linkname,
-            digest, kind == b"5" or stat.S_ISDIR(mode),
+            clean_path(header.linkname) if header.islnk() else header.linkname,
+            digest, header.isdir() or stat.S_ISDIR(mode),
         ))
         size_bytes += size
     layer.size_bytes = size_bytes

@@ -322,14 +322,7 @@ def _dive_tree(entries: list[Entry], layer: int) -> _DiveNode:
     for entry in entries:
         directory, _, name = entry.path.rpartition("/")
         parent = nodes.get(directory)
-        if parent is None:
-            node = _dive_add(root, entry.path, entry, layer)
-        else:  # _dive_add(parent, name, ...) for a name without slashes, written out
-            node = parent.children.get(name)
-            if node is None and not name.startswith(_DIVE_SKIPPED_PREFIX):
-                node = parent.children[name] = _DiveNode(entry, layer)
-            elif node is not None:
-                node.info, node.layer = entry, layer
+        node = _dive_add(root, entry.path, entry, layer) if parent is None else _dive_add(parent, name, entry, layer)
         if node is not None:
             nodes[entry.path] = node
     return root
