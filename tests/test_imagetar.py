@@ -63,6 +63,24 @@ def test_tar_stream_reads_what_tarfile_reads(fmt):
     assert any(row[0] == name for row in ours)
 
 
+def test_readinto_gives_each_member_its_own_content_in_pieces():
+    """readinto fills a caller's buffer from the current member only (never past its end), as
+    many times as it takes; what is left unread is skipped at the next member."""
+    data = _tarball(tarfile.PAX_FORMAT)
+    expected = {row[0]: row[-1] for row in _tarfile_view(data) if row[1]}
+    stream = TarStream(io.BufferedReader(io.BytesIO(data)))
+    buffer = memoryview(bytearray(100))
+    seen = {}
+    for header in stream:
+        if not header.isreg() or header.name == "etc/empty":
+            continue  # left unread: skipped
+        content = b""
+        while got := stream.readinto(buffer):
+            content += buffer[:got]
+        seen[header.name] = zlib.crc32(content)
+    assert seen == {name: crc for name, crc in expected.items() if name != "etc/empty"}
+
+
 def _ustar_only() -> bytes:
     """USTAR holds names up to 255 characters split at a slash (prefix field), no longer."""
     out = io.BytesIO()

@@ -317,6 +317,24 @@ class TarStream:
         self._left -= len(data)
         return data
 
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill `buffer` (up to its length) with the current member's next bytes; how many it got."""
+        n = min(len(buffer), self._left)
+        if self._limit is not None:
+            n = min(n, self._limit - self.offset)
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is None:  # a gzip filter: bytes only
+            data = self._raw.read(n)
+            got = len(data)
+            buffer[:got] = data
+        else:
+            got = 0
+            while got < n and (k := readinto(buffer[got:n])):
+                got += k
+        self.offset += got
+        self._left -= got
+        return got
+
     def peek(self, n: int) -> bytes:
         """The next bytes of the current member's content, without consuming them (at most `n`)."""
         peek = getattr(self._raw, "peek", None)
@@ -380,6 +398,7 @@ def read_layer(stream: BinaryIO, name: str = "layer.tar") -> LayerTar:
 def _read_entries(tar: TarStream, name: str) -> LayerTar:
     layer = LayerTar(name)
     entries = layer.entries
+    buffer = memoryview(bytearray(CONTENT_READ))
     size_bytes = 0
     for header in tar:
         path = clean_path(header.name)
@@ -388,13 +407,15 @@ def _read_entries(tar: TarStream, name: str) -> LayerTar:
         size, mode = header.size, header.mode
         digest = 0
         if size and header.isreg():
-            # The hash tells "modified" from "unchanged" when a later layer rewrites a file.
+            # The hash tells "modified" from "unchanged" when a later layer rewrites a file. The
+            # bytes go into one reused buffer: no new object per file or per megabyte.
             if size <= CONTENT_READ:
-                digest = xxhash.xxh3_64_intdigest(tar.read(size))
+                got = tar.readinto(buffer)
+                digest = xxhash.xxh3_64_intdigest(buffer[:got])
             else:
                 hasher = xxhash.xxh3_64()
-                while chunk := tar.read(CONTENT_READ):
-                    hasher.update(chunk)
+                while got := tar.readinto(buffer):
+                    hasher.update(buffer[:got])
                 digest = hasher.intdigest()
         entries.append(Entry(
             path, _kind(header, path), size, mode & 0o7777, header.uid, header.gid,

@@ -399,6 +399,8 @@ def dive_figures(layers: list[list[Entry]], layer_sizes: list[int]) -> DiveFigur
             path_stats.total += size
             if path_stats.smallest < 0 or size < path_stats.smallest:
                 path_stats.smallest = size
+        if index == len(layers) - 1:
+            break  # the stack is only looked up by later layers' whiteouts
         if index == 0:
             stacked, base = base.copy(), None
         _dive_stack(stacked, tree)
