@@ -7,7 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 
+import docker.errors
 import pytest
 
 from workshop import config, engine
@@ -111,6 +113,38 @@ def test_disk_free_is_measured_on_dockers_data_root():
     # Other builds may write meanwhile: allow what they can write in a moment.
     slack = 10**8
     assert min(before, after) - slack <= free <= max(before, after) + slack
+
+
+def test_disk_usage_asked_from_several_places_at_once_answers_each():
+    """Docker 20.10 refuses a disk-usage request while another runs (a notebook's measurement and
+    a sampler, or `docker system df` in a terminal, at the same moment); disk_usage waits for it.
+    Four threads asking three times each made six of the twelve bare requests fail here."""
+    answers, errors = [], []
+
+    def ask() -> None:
+        for _ in range(3):
+            try:
+                answers.append(engine.disk_usage())
+            except Exception as error:  # noqa: BLE001  (any failure is what this test reports)
+                errors.append(error)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, f"{len(errors)} of 12 disk-usage requests failed: {errors[0]}"
+    assert len(answers) == 12 and all("LayersSize" in answer for answer in answers)
+
+
+def test_disk_usage_passes_on_other_engine_errors(monkeypatch):
+    """Only the engine's "already running" is waited out: any other error reaches the caller at once."""
+    def refuse():
+        raise docker.errors.APIError("500 Server Error: Internal Server Error (\"no space left on device\")")
+
+    monkeypatch.setattr(engine.client(), "df", refuse)
+    with pytest.raises(docker.errors.APIError, match="no space left"):
+        engine.disk_usage()
 
 
 def test_ensure_disk_passes_when_there_is_room():

@@ -14,7 +14,7 @@ import pytest
 
 from workshop import config, measure
 from workshop.build import build
-from workshop.engine import ImageMissing, client, get_image
+from workshop.engine import ImageMissing, client, disk_usage, get_image
 
 # Lines of a real BuildKit plain log (`docker build --progress=plain`) of cache.Dockerfile's install,
 # pip 23.0.1 as the Debian stand-ins ship it: the local index names files by URL, PyPI by file
@@ -122,7 +122,7 @@ def test_rebuild_after_a_requirements_edit_runs_the_install_and_gives_its_cache_
     assert change.before is None
     assert any(f"installed-{marker}" in step for step in change.steps_run)
     assert change.cache_given_back > 0
-    left = [r for r in client().df().get("BuildCache") or [] if marker in (r.get("Description") or "")]
+    left = [r for r in disk_usage().get("BuildCache") or [] if marker in (r.get("Description") or "")]
     assert not left, left
     assert not _temporary_tags()
 
@@ -145,5 +145,5 @@ def test_a_build_stopped_at_a_log_line_stops_at_once_and_keeps_nothing(tmp_path:
         get_image(tag)
     time.sleep(2)  # the engine tears the step's container down right after the client leaves
     assert subprocess.run(["pgrep", "-f", f"finished-{marker}"], capture_output=True).returncode == 1
-    left = [r for r in client().df().get("BuildCache") or [] if marker in (r.get("Description") or "")]
+    left = [r for r in disk_usage().get("BuildCache") or [] if marker in (r.get("Description") or "")]
     assert not left, left

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import docker
@@ -135,6 +136,27 @@ def image_env(image: str | Image) -> dict[str, str]:
     """The environment an image sets (its ENV lines, the bases' included), as a dict."""
     image = get_image(image) if isinstance(image, str) else image
     return dict(item.split("=", 1) for item in image.attrs["Config"].get("Env") or [])
+
+
+#: How long disk_usage waits for another disk-usage request to finish before it gives up.
+DISK_USAGE_WAIT = 120.0
+
+
+def disk_usage() -> dict:
+    """What `docker system df -v` reads: images, containers, volumes and build cache records.
+
+    Docker Engine before 23 runs one such request at a time and answers a second one, asked while
+    the first is running (another notebook, `docker system df` in a terminal), with an error
+    ("a disk usage operation is already running"): wait for the first one and ask again.
+    """
+    deadline = time.monotonic() + DISK_USAGE_WAIT
+    while True:
+        try:
+            return client().df()
+        except docker.errors.APIError as error:
+            if "disk usage operation is already running" not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 def disk_free_bytes() -> int:

@@ -45,7 +45,7 @@ class DiskUse:
 
 def disk_use() -> DiskUse:
     """Docker's disk use now: image layers, build cache and containers' writable layers."""
-    usage = engine.client().df()
+    usage = engine.disk_usage()
     # As `docker system df` does: a record marked "shared" has its bytes counted elsewhere.
     cache = sum(r.get("Size") or 0 for r in usage.get("BuildCache") or [] if not r.get("Shared"))
     containers = sum(c.get("SizeRw") or 0 for c in usage.get("Containers") or [])

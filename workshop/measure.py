@@ -25,7 +25,7 @@ from docker.utils.build import exclude_paths
 
 from workshop import config
 from workshop.build import BuildResult, build, dockerfile_path
-from workshop.engine import client
+from workshop.engine import client, disk_usage
 from workshop.run import RunFailed, run_batch, serve
 from workshop.torchcost import is_cuda
 
@@ -164,7 +164,7 @@ def context_bytes(result: BuildResult | str) -> int:
 
 def build_cache_ids() -> set[str]:
     """The IDs of the records in the engine's build cache now (for drop_build_cache)."""
-    return {record["ID"] for record in client().df().get("BuildCache") or []}
+    return {record["ID"] for record in disk_usage().get("BuildCache") or []}
 
 
 def drop_build_cache(before: set[str], *results: BuildResult) -> int:
@@ -178,7 +178,7 @@ def drop_build_cache(before: set[str], *results: BuildResult) -> int:
     # The log names a step with its build args filled in, the cache with "$NAME" as written.
     commands = [_normalize(m[1]) for result in results for step in result.steps
                 if step not in result.cached_steps and (m := re.match(r"\[[^\]]*\] RUN (?:--\S+\s+)*(.*)$", step))]
-    records = [r for r in client().df().get("BuildCache") or [] if r["ID"] not in before and not r["InUse"]]
+    records = [r for r in disk_usage().get("BuildCache") or [] if r["ID"] not in before and not r["InUse"]]
     mine = [record["ID"] for record in records if record["Type"] == "regular"
             and (m := re.match(r"mount / from exec /bin/sh -c (.*)$", record.get("Description") or "", re.DOTALL))
             and any(_as_pattern(m[1]).fullmatch(command) for command in commands)]
