@@ -323,14 +323,17 @@ class TarStream:
         if self._limit is not None:
             n = min(n, self._limit - self.offset)
         readinto = getattr(self._raw, "readinto", None)
-        if readinto is None:  # a gzip filter: bytes only
-            data = self._raw.read(n)
-            got = len(data)
-            buffer[:got] = data
-        else:
-            got = 0
-            while got < n and (k := readinto(buffer[got:n])):
-                got += k
+        got = 0
+        while got < n:
+            if readinto is not None:
+                k = readinto(buffer[got:n])
+            else:  # a gzip filter: bytes only
+                data = self._raw.read(n - got)
+                k = len(data)
+                buffer[got:got + k] = data
+            if not k:
+                break
+            got += k
         self.offset += got
         self._left -= got
         return got
