@@ -320,21 +320,18 @@ class TarStream:
     def readinto(self, buffer: memoryview) -> int:
         """Fill `buffer` (up to its length) with the current member's next bytes; how many it got."""
         n = min(len(buffer), self._left)
-        if self._limit is not None:
-            n = min(n, self._limit - self.offset)
         readinto = getattr(self._raw, "readinto", None)
-        got = 0
-        while got < n:
-            if readinto is not None:
-                k = readinto(buffer[got:n])
-            else:  # a gzip filter: bytes only
-                data = self._raw.read(n - got)
-                k = len(data)
-                buffer[got:got + k] = data
-            if not k:
-                break
-            got += k
-        self.offset += got
+        if readinto is None:  # a gzip filter: bytes only
+            data = self._exact(n)
+            got = len(data)
+            buffer[:got] = data
+        else:  # as _exact does, without making a bytes object
+            if self._limit is not None:
+                n = min(n, self._limit - self.offset)
+            got = 0
+            while got < n and (k := readinto(buffer[got:n])):
+                got += k
+            self.offset += got
         self._left -= got
         return got
 
