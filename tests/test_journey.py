@@ -317,6 +317,13 @@ def test_compressed_sizes_and_waste_come_from_one_read(tmp_path, monkeypatch):
         return real(api, url, *args, **kwargs)
 
     monkeypatch.setattr(docker.api.client.APIClient, "_get", counted)
+    real_unix = layers._saved_stream_unix
+
+    def counted_unix(socket_path, url_path):  # the save over the engine's Unix socket (HTTP/1.0)
+        saves.append(url_path)
+        return real_unix(socket_path, url_path)
+
+    monkeypatch.setattr(layers, "_saved_stream_unix", counted_unix)
     sizes = journey.compressed_layer_sizes(image, cache=tmp_path / "gzip.json")
     figures = journey.read_image(image, dive="no", cache=tmp_path / "reads.json")
     assert len(saves) == 1, f"{len(saves)} reads of {image}"

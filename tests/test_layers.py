@@ -6,15 +6,19 @@ rest build small images with known waste on the real engine (tags ``workshoptest
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import http.client
+import http.server
 import io
 import json
 import logging
 import os
+import socketserver
 import subprocess
 import sys
 import tarfile
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -582,17 +586,61 @@ def test_analysis_of_a_real_image_streams(images):
     assert peak < analysis.size_bytes / 5, f"peak Python memory {peak / MB:.1f} MB"
 
 
+FULL_DISK = {"message": "write /var/lib/docker/tmp/docker-export-1/layer.tar: no space left on device"}
+
+
+@contextlib.contextmanager
+def engine_that_answers(socket_path: Path, status: int, body: dict) -> Iterator[None]:
+    """An HTTP server on a Unix socket answering every GET with `status` and a JSON `body`, as
+    the engine answers a save it cannot write out."""
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802  (the name http.server calls)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+    with Server(str(socket_path), Answer) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            server.shutdown()
+            thread.join()
+
+
 @docker_engine
 def test_a_full_disk_while_the_engine_writes_the_image_out_is_a_disk_full_error(images, monkeypatch, tmp_path):
     """When the engine cannot write the tarball out, it answers the save request with an HTTP 500
-    and "no space left on device" (here a response made up the same way): the learner gets
-    DiskFull with the free-space hint, not a raw APIError."""
+    and "no space left on device" (here a server on a Unix socket answering the same way): the
+    learner gets DiskFull with the free-space hint, not a raw APIError."""
     from workshop import layers
 
     monkeypatch.setattr(layers, "ANALYSES_DIR", tmp_path)  # nothing stored from an earlier read
     layers._cache.clear()
-    image = engine.get_image(images["delete-file"])
+    monkeypatch.setattr(layers, "_unix_socket", lambda api: str(tmp_path / "engine.sock"))  # the save request only
+    with engine_that_answers(tmp_path / "engine.sock", 500, FULL_DISK), \
+            pytest.raises(engine.DiskFull, match="ran out of disk"):
+        analyze(images["delete-file"])
 
+
+@docker_engine
+def test_a_full_disk_through_docker_py_is_its_api_error_with_the_engines_message(images, monkeypatch):
+    """The save request through docker-py (any transport but a Unix socket) raises docker-py's
+    APIError, with the engine's message that analyze turns into DiskFull."""
+    from workshop import layers
+
+    image = engine.get_image(images["delete-file"])
     real_get = type(image.client.api)._get
 
     def full_disk(self, url, **kwargs):
@@ -600,25 +648,30 @@ def test_a_full_disk_while_the_engine_writes_the_image_out_is_a_disk_full_error(
             return real_get(self, url, **kwargs)
         response = requests.Response()
         response.status_code, response.reason, response.url = 500, "Internal Server Error", url
-        response.raw = io.BytesIO(json.dumps({
-            "message": "write /var/lib/docker/tmp/docker-export-1/layer.tar: no space left on device"}).encode())
+        response.raw = io.BytesIO(json.dumps(FULL_DISK).encode())
         return response
 
     monkeypatch.setattr(type(image.client.api), "_get", full_disk)
-    with pytest.raises(engine.DiskFull, match="ran out of disk"):
-        analyze(images["delete-file"])
+    with pytest.raises(docker.errors.APIError, match="no space left on device"), \
+            layers._saved_stream_sdk(image.client.api, image.id):
+        pass
 
 
 @docker_engine
 def test_an_image_is_read_from_the_engines_http_response_as_docker_py_would_read_it(images):
-    """analyze reads the save response through http.client (not requests' 32 KB chunks) and gets
-    what docker-py's get_image gives, layer for layer and file for file."""
+    """analyze asks the engine's Unix socket in HTTP/1.0 (the tarball as it is, no chunked
+    framing); through docker-py it reads http.client's response (not requests' 32 KB chunks).
+    Both give what docker-py's get_image gives, layer for layer and file for file."""
     from workshop import layers
 
     image = engine.get_image(images["delete-dir"])
     with layers._saved_stream(image) as stream:
-        assert isinstance(stream.raw, http.client.HTTPResponse)
+        assert isinstance(stream.raw, http.client.HTTPResponse) and not stream.raw.chunked
         ours = read_saved_image(stream)
+    with layers._saved_stream_sdk(image.client.api, image.id) as stream:
+        assert isinstance(stream.raw, http.client.HTTPResponse) and stream.raw.chunked
+        through_sdk = read_saved_image(stream)
     theirs = read_saved_image(open_chunks(image.client.api.get_image(image.id)))
-    assert [layer.entries for layer in ours.layers] == [layer.entries for layer in theirs.layers]
-    assert (ours.config, len(ours.layers)) == (theirs.config, 3)
+    for saved in (ours, through_sdk):
+        assert [layer.entries for layer in saved.layers] == [layer.entries for layer in theirs.layers]
+        assert (saved.config, len(saved.layers)) == (theirs.config, 3)

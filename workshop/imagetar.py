@@ -277,9 +277,10 @@ class TarStream:
         long_name = long_link = None
         pax: dict[str, str] = {}
         while True:
-            self._skip_rest()
+            if self._left or self._pad or self._nested is not None:
+                self._skip_rest()
             block = self._exact(BLOCK)
-            if len(block) < BLOCK or not block.strip(b"\0"):
+            if len(block) < BLOCK or (not block[0] and not block.strip(b"\0")):
                 return  # end of archive (or a tar cut short after its last member)
             kind = block[156:157]
             size = _number(block[124:136])
@@ -293,7 +294,8 @@ class TarStream:
             name = _text(block[0:100])
             if block[257:263] == b"ustar\0" and block[345]:
                 name = f"{_text(block[345:500])}/{name}"
-            uid, gid, linkname = _number(block[108:116]), _number(block[116:124]), _text(block[157:257])
+            uid, gid = _number(block[108:116]), _number(block[116:124])
+            linkname = _text(block[157:257]) if block[157] else ""
             if pax or long_name or long_link:
                 name = pax.get("path", long_name or name)
                 size = int(pax.get("size", size))
@@ -361,23 +363,19 @@ class _Gunzip:
         return data
 
 
+_KINDS = {b"0": "file", b"\0": "file", b"7": "file", b"5": "dir", b"2": "symlink", b"1": "hardlink"}
+
+
 def _kind(header: Header, name: str) -> str:
-    base = name.rpartition("/")[2]
-    if base.startswith(WHITEOUT_PREFIX):
-        if base == OPAQUE_MARKER:
-            return "opaque"
-        if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
-            return "meta"  # aufs bookkeeping (.wh..wh.plnk, ...), not part of the filesystem
-        return "whiteout"
-    if header.isdir():
-        return "dir"
-    if header.isreg():
-        return "file"
-    if header.issym():
-        return "symlink"
-    if header.islnk():
-        return "hardlink"
-    return "other"
+    if WHITEOUT_PREFIX in name:  # rare: look closer only then
+        base = name.rpartition("/")[2]
+        if base.startswith(WHITEOUT_PREFIX):
+            if base == OPAQUE_MARKER:
+                return "opaque"
+            if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+                return "meta"  # aufs bookkeeping (.wh..wh.plnk, ...), not part of the filesystem
+            return "whiteout"
+    return _KINDS.get(header.type, "other")  # devices and fifos: "other"
 
 
 def clean_path(name: str) -> str:
@@ -404,9 +402,9 @@ def _read_entries(tar: TarStream, name: str) -> LayerTar:
         path = clean_path(header.name)
         if not path:
             continue
-        size, mode = header.size, header.mode
+        size, mode, typeflag = header.size, header.mode, header.type
         digest = 0
-        if size and header.isreg():
+        if size and typeflag in _REGULAR:
             # The hash tells "modified" from "unchanged" when a later layer rewrites a file. The
             # bytes go into one reused buffer: no new object per file or per megabyte.
             if size <= CONTENT_READ:
@@ -419,8 +417,8 @@ def _read_entries(tar: TarStream, name: str) -> LayerTar:
                 digest = hasher.intdigest()
         entries.append(Entry(
             path, _kind(header, path), size, mode & 0o7777, header.uid, header.gid,
-            clean_path(header.linkname) if header.islnk() else header.linkname,
-            digest, header.isdir() or stat.S_ISDIR(mode),
+            clean_path(header.linkname) if typeflag == b"1" else header.linkname,
+            digest, typeflag == b"5" or stat.S_ISDIR(mode),
         ))
         size_bytes += size
     layer.size_bytes = size_bytes

@@ -212,16 +212,21 @@ def squash(layers: list[list[Entry]]) -> Squashed:
         changes.append(layer_changes)
 
     files = []
-    for path, node in _walk(root, ""):
-        if node is root:
-            continue
-        entry = node.entry
-        if entry is None:
-            files.append(FinalFile(path, "dir", 0, node.layer))
-        elif entry.kind == "hardlink":
-            files.append(FinalFile(path, "hardlink", sizes.get((node.layer, entry.link), 0), node.layer, entry.link))
-        else:
-            files.append(FinalFile(path, entry.kind, entry.size, node.layer, entry.link))
+    stack = [("", root)]  # the walk of _walk, written out: it passes every node of the image
+    while stack:
+        path, directory = stack.pop()
+        prefix = f"{path}/" if path else ""
+        for name, node in directory.children.items():
+            child = prefix + name
+            if node.children:
+                stack.append((child, node))
+            entry = node.entry
+            if entry is None:
+                files.append(FinalFile(child, "dir", 0, node.layer))
+            elif entry.kind == "hardlink":
+                files.append(FinalFile(child, "hardlink", sizes.get((node.layer, entry.link), 0), node.layer, entry.link))
+            else:
+                files.append(FinalFile(child, entry.kind, entry.size, node.layer, entry.link))
     files.sort()  # by path: no two final files share one
     # Bytes still reachable through a surviving hardlink (same layer) are not lost.
     linked = {(f.layer, f.link) for f in files if f.kind == "hardlink"}
@@ -293,7 +298,10 @@ def _dive_visit(node: _DiveNode, path: str) -> Iterator[tuple[str, str, _DiveNod
             continue
         child = current.children[name]
         child_shown = f"{raw}/{name[len(WHITEOUT_PREFIX):]}" if name.startswith(WHITEOUT_PREFIX) else f"{raw}/{name}"
-        stack.append((f"{raw}/{name}", child_shown, child, iter(sorted(child.children))))
+        if child.children:
+            stack.append((f"{raw}/{name}", child_shown, child, iter(sorted(child.children))))
+        else:  # a leaf (most nodes): yielded at once, never put on the stack
+            yield child_shown, f"{raw}/{name}", child
 
 
 def _dive_stack(lower: _DiveNode, upper: _DiveNode) -> None:
@@ -379,7 +387,7 @@ def dive_figures(layers: list[list[Entry]], layer_sizes: list[int]) -> DiveFigur
             path_stats = stats.get(shown)
             if path_stats is None:
                 path_stats = stats[shown] = _PathStats()
-            if raw.rpartition("/")[2].startswith(WHITEOUT_PREFIX):
+            if shown != raw:  # only a whiteout's name is shown without its .wh.
                 deleted = _dive_get(below, shown)
                 if deleted is None:
                     break
