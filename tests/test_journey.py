@@ -10,16 +10,17 @@ import os
 import tarfile
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
+from jsonhttp import JSONHandler
 
 from workshop import config, journey, loadtest, reporting
 from workshop.build import build, ledger
 from workshop.engine import client, get_image
 
 
-class _Classifier(BaseHTTPRequestHandler):
+class _Classifier(JSONHandler):
     """POST /classify like the app: POSITIVE when "good" is in a text; every `fail_every`-th request a 500."""
 
     fail_every = 0
@@ -35,26 +36,16 @@ class _Classifier(BaseHTTPRequestHandler):
         texts = body["texts"] if "texts" in body else [body["text"]]
         type(self).batches.append(len(texts))
         if fail:
-            self._send(500, {"error": "internal server error"})
+            self.send_json(500, {"error": "internal server error"})
         else:
-            self._send(200, {"result": [{"label": "POSITIVE" if "good" in t else "NEGATIVE", "score": 0.9}
+            self.send_json(200, {"result": [{"label": "POSITIVE" if "good" in t else "NEGATIVE", "score": 0.9}
                                         for t in texts]})
 
     def do_GET(self):  # noqa: N802  (http.server's naming)
         with self.lock:
             type(self).count += 1
-        self._send(200, {"status": "ok"})
+        self.send_json(200, {"status": "ok"})
 
-    def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):  # quiet
-        pass
 
 
 @pytest.fixture

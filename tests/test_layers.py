@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import http.client
-import http.server
 import io
 import json
 import logging
@@ -26,6 +25,7 @@ from pathlib import Path
 import docker.errors
 import pytest
 import requests
+from jsonhttp import JSONHandler
 
 from workshop import config, engine
 from workshop.imagetar import open_chunks, read_saved_image
@@ -594,17 +594,9 @@ def engine_that_answers(socket_path: Path, status: int, body: dict) -> Iterator[
     """An HTTP server on a Unix socket answering every GET with `status` and a JSON `body`, as
     the engine answers a save it cannot write out."""
 
-    class Answer(http.server.BaseHTTPRequestHandler):
+    class Answer(JSONHandler):
         def do_GET(self) -> None:  # noqa: N802  (the name http.server calls)
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args) -> None:
-            pass
+            self.send_json(status, body)
 
     class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         daemon_threads = True
