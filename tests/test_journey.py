@@ -39,13 +39,12 @@ class _Classifier(JSONHandler):
             self.send_json(500, {"error": "internal server error"})
         else:
             self.send_json(200, {"result": [{"label": "POSITIVE" if "good" in t else "NEGATIVE", "score": 0.9}
-                                        for t in texts]})
+                                            for t in texts]})
 
     def do_GET(self):  # noqa: N802  (http.server's naming)
         with self.lock:
             type(self).count += 1
         self.send_json(200, {"status": "ok"})
-
 
 
 @pytest.fixture
