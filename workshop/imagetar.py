@@ -14,7 +14,8 @@ Both layouts of `docker save` are understood:
 - legacy (Docker Engine up to 24): ``<id>/layer.tar`` members, ``<config>.json``, and
   ``manifest.json`` last;
 - OCI (Docker Engine 25+): ``blobs/sha256/<digest>`` members, ``index.json`` and
-  ``manifest.json`` last.
+  ``manifest.json`` last. Layer blobs may be stored gzipped (Docker 28's containerd image store)
+  or zstd-compressed (BuildKit's zstd option; read with the zstandard package).
 
 Either way the stacking order is only known at the end, so layers are kept by member name until
 then.
@@ -34,6 +35,11 @@ from typing import BinaryIO, NamedTuple
 
 import xxhash
 
+try:  # optional: only zstd-compressed layers need it (Python 3.11's standard library has no zstd)
+    import zstandard
+except ImportError:
+    zstandard = None
+
 log = logging.getLogger(__name__)
 
 #: Buffer of the file over the engine's byte chunks: small reads (tar headers, peeks at a member's
@@ -42,6 +48,8 @@ BUFFER_SIZE = 64 << 10
 #: JSON members (config, manifests) are small; anything bigger that is not a tar is skipped.
 MAX_JSON_BYTES = 16 << 20
 GZIP_MAGIC = b"\x1f\x8b"
+#: BuildKit can push and save layers zstd-compressed (application/vnd.oci.image.layer.v1.tar+zstd).
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 
@@ -323,7 +331,7 @@ class TarStream:
         """Fill `buffer` (up to its length) with the current member's next bytes; how many it got."""
         n = min(len(buffer), self._left)
         readinto = getattr(self._raw, "readinto", None)
-        if readinto is None:  # a gzip filter: bytes only
+        if readinto is None:  # _Gzipper: bytes only
             data = self._exact(n)
             got = len(data)
             buffer[:got] = data
@@ -344,23 +352,61 @@ class TarStream:
 
 
 class _Gunzip:
-    """read(n) over a gzipped stream, decompressing as it goes."""
+    """read(n) and readinto(b) over a gzipped stream (gzip members one after the other, as gzip
+    allows), decompressing a piece at a time and handing it out from an offset: slicing what was
+    left off the buffer at every 512-byte tar header made a layer of many small files quadratic.
+    Pieces of BUFFER_SIZE in and out keep memory bounded however well the layer compresses, and
+    were faster than gzip.GzipFile (8 KB pieces, gzip's CRC again in Python: zlib checks it here)
+    and than 1 MB pieces."""
 
     def __init__(self, raw):
         self._raw = raw
-        self._zip = zlib.decompressobj(47)  # gzip or zlib framing, told apart by the header
+        self._zip = zlib.decompressobj(31)  # gzip framing
         self._out = b""
+        self._at = 0  # how much of _out was handed out
 
-    def read(self, n: int = -1) -> bytes:
-        while (n < 0 or len(self._out) < n) and not self._zip.eof:
-            data = self._raw.read(CONTENT_READ)
+    def _fill(self) -> bool:
+        """Decompress the next piece into _out; False at the end of the stream."""
+        if self._zip.eof:  # a gzip member ended: another may follow
+            data = self._zip.unused_data or self._raw.read(BUFFER_SIZE)
             if not data:
-                break
-            self._out += self._zip.decompress(data)
-        if n < 0:
-            n = len(self._out)
-        data, self._out = self._out[:n], self._out[n:]
+                return False
+            self._zip = zlib.decompressobj(31)
+        else:
+            data = self._zip.unconsumed_tail or self._raw.read(BUFFER_SIZE)
+        self._out, self._at = self._zip.decompress(data, BUFFER_SIZE), 0
+        if not data and not self._out and not self._zip.eof:
+            # A cut-short layer would otherwise read as a shorter tar, without a word.
+            raise EOFError("the gzip stream ended before its end (a truncated layer)")
+        return True
+
+    def read(self, n: int) -> bytes:
+        """Up to `n` bytes, from one piece; b"" at the end of the stream."""
+        while self._at == len(self._out):
+            if not self._fill():
+                return b""
+        data = self._out[self._at:self._at + n]
+        self._at += len(data)
         return data
+
+    def readinto(self, buffer) -> int:
+        """As read(), into `buffer`: file contents go to _read_entries' buffer with no bytes object."""
+        while self._at == len(self._out):
+            if not self._fill():
+                return 0
+        n = min(len(buffer), len(self._out) - self._at)
+        buffer[:n] = memoryview(self._out)[self._at:self._at + n]
+        self._at += n
+        return n
+
+
+def _unzstd(raw, name: str):
+    """A reader of a zstd-compressed layer (zstandard's stream reader: bounded memory, readinto)."""
+    if zstandard is None:
+        raise ModuleNotFoundError(f"{name} is a zstd-compressed layer: reading it needs the zstandard "
+                                  "package (pip install zstandard, pinned in requirements.txt)", name="zstandard")
+    # Frames one after the other, as gzip members; closefd=False: `raw` is the caller's stream.
+    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False)
 
 
 _KINDS = {b"0": "file", b"\0": "file", b"7": "file", b"5": "dir", b"2": "symlink", b"1": "hardlink"}
@@ -388,9 +434,13 @@ def clean_path(name: str) -> str:
 
 
 def read_layer(stream: BinaryIO, name: str = "layer.tar") -> LayerTar:
-    """The file list of one layer tar read from `stream` (plain or gzipped), start to end."""
-    head = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
-    return _read_entries(TarStream(_Gunzip(stream) if head == GZIP_MAGIC else stream), name)
+    """The file list of one layer tar read from `stream` (plain, gzipped or zstd), start to end."""
+    head = stream.peek(4)[:4] if hasattr(stream, "peek") else b""
+    if head.startswith(GZIP_MAGIC):
+        stream = _Gunzip(stream)
+    elif head == ZSTD_MAGIC:
+        stream = _unzstd(stream, name)
+    return _read_entries(TarStream(stream), name)
 
 
 def _read_entries(tar: TarStream, name: str) -> LayerTar:
@@ -429,7 +479,8 @@ def _looks_like_tar(name: str, head: bytes) -> bool:
     if name.endswith((".tar", ".tar.gz", ".tgz")):
         return True
     # OCI blobs have no extension: a tar has "ustar" at offset 257; an empty tar is all zeros.
-    return head[257:262] == b"ustar" or head.startswith(GZIP_MAGIC) or (len(head) >= 1024 and not any(head[:1024]))
+    return (head[257:262] == b"ustar" or head.startswith((GZIP_MAGIC, ZSTD_MAGIC))
+            or (len(head) >= 1024 and not any(head[:1024])))
 
 
 def read_saved_image(stream: BinaryIO, *, compressed: bool | Callable[[str, int], bool] = False) -> SavedImage:
@@ -453,9 +504,9 @@ def read_saved_image(stream: BinaryIO, *, compressed: bool | Callable[[str, int]
         head = outer.peek(1024)
         if _looks_like_tar(name, head):
             log.debug("reading layer %s (%d bytes)", name, header.size)
-            gzipped = head.startswith(GZIP_MAGIC)
+            stored_compressed = head.startswith((GZIP_MAGIC, ZSTD_MAGIC))
             wanted = compressed(name, header.size) if callable(compressed) else compressed
-            if gzipped:  # an OCI blob stored compressed: its size is the compressed size
+            if stored_compressed:  # an OCI blob stored gzipped (or zstd): its size is the compressed size
                 layer = read_layer(outer, name)
                 layer.compressed_bytes = header.size if wanted else None
             elif wanted:
