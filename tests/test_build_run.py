@@ -19,6 +19,7 @@ import requests
 from workshop import config, engine
 from workshop.build import BuildFailed, BuildOutOfSpace, build
 from workshop.engine import DiskFull
+from workshop.layers import image_size
 from workshop.run import LABEL, RunFailed, cleanup, model_options, run_batch, serve
 
 pytestmark = pytest.mark.docker
@@ -124,7 +125,7 @@ def test_build_streams_the_log_and_records_steps_then_reports_cache_hits(tmp_pat
     assert first.steps[1] == run_step
     assert run_step not in first.cached_steps
     image = engine.client().images.get(tag)
-    assert (first.tag, first.image_id, first.size_bytes) == (tag, image.id, image.attrs["Size"])
+    assert (first.tag, first.image_id, first.size_bytes) == (tag, image.id, image_size(image))
     assert run_batch(tag) == f"{stamp}\n"
 
     second = build(path, tag, context=tmp_path, quiet=True)

@@ -6,6 +6,7 @@ workshop teaches BuildKit (what `docker build` uses today).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -54,10 +55,22 @@ class BuildResult:
     #: The steps BuildKit took from its cache instead of running them.
     cached_steps: list[str]
     image_id: str
-    size_bytes: int
+    #: The image's size (workshop.layers.image_size) when the build knew it: the classic image
+    #: store says it at once; on the containerd store it takes a read of the layers, made only
+    #: when `size_bytes` is first asked for (None until then).
+    known_size: int | None
     #: The log line at which the build was stopped on purpose (`build(stop_at=...)`): then no
     #: image was written, and `image_id` is "" and `size_bytes` 0.
     stopped_at: str | None = None
+
+    @functools.cached_property
+    def size_bytes(self) -> int:
+        """The image's size as every figure of the workshop counts it (workshop.layers.image_size)."""
+        if self.known_size is not None:
+            return self.known_size
+        from workshop.layers import image_size
+
+        return image_size(self.image_id)
 
     @property
     def stopped(self) -> bool:
@@ -110,7 +123,9 @@ def build(
         cmd.append("--no-cache")
     cmd += ["-t", tag, _from_repo(Path(context))]
 
-    log.info("building %s, from the repository's root:\n$ %s", tag, shlex.join(cmd))
+    # Shown as `docker ...` whichever client builds: the line a learner types (a notebook's `!docker`
+    # runs the same client, workshop.notebook puts it first on PATH).
+    log.info("building %s, from the repository's root:\n$ %s", tag, shlex.join(["docker", *cmd[1:]]))
     start = time.monotonic()
     returncode, lines, stopped_at = _stream(cmd, quiet, re.compile(stop_at) if stop_at else None)
     seconds = time.monotonic() - start
@@ -127,9 +142,12 @@ def build(
     if returncode != 0:
         raise _failure(tag, text, lines, steps, failed)
     image = engine.get_image(tag)
-    result = BuildResult(tag, seconds, text, step_names, cached_names, image.id, image.attrs["Size"])
-    log.info("built %s in %.1f s: %s, %d steps, %d cached", tag, seconds, human(result.size_bytes),
-             len(result.steps), len(result.cached_steps))
+    from workshop.layers import known_image_size  # layers needs pandas: imported only once an image exists
+
+    result = BuildResult(tag, seconds, text, step_names, cached_names, image.id, known_image_size(image))
+    # The size where the engine says it at once (the classic store); a read would double a rebuild's time.
+    size = f": {human(result.known_size)}" if result.known_size is not None else ""
+    log.info("built %s in %.1f s%s, %d steps, %d cached", tag, seconds, size, len(result.steps), len(result.cached_steps))
     _record(result, path, target, no_cache)
     return result
 
@@ -181,7 +199,7 @@ def _record(result: BuildResult, dockerfile: Path, target: str | None, no_cache:
     entry = {
         "tag": result.tag, "dockerfile": dockerfile.name, "target": target, "seconds": round(result.seconds, 3),
         "steps": len(result.steps), "cached_steps": len(result.cached_steps), "cold": is_cold(result),
-        "no_cache": no_cache, "image_id": result.image_id, "size_bytes": result.size_bytes,
+        "no_cache": no_cache, "image_id": result.image_id, "size_bytes": result.known_size,
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     try:

@@ -14,6 +14,7 @@ from docker.models.images import Image
 
 from workshop import engine, run
 from workshop.engine import human
+from workshop.layers import image_size
 
 #: Where executables live when an image does not say otherwise (its PATH is searched first).
 STANDARD_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -31,7 +32,7 @@ class CheckFailed(AssertionError):
 
 def image_exists(tag: str) -> str:
     image = _image(tag)
-    return f"OK: {tag} exists ({human(image.attrs['Size'])})."
+    return f"OK: {tag} exists ({human(image_size(image))})."
 
 
 def tool_present(image: str, name: str) -> str:
@@ -109,7 +110,7 @@ def runs_as_non_root(image: str) -> str:
 
 def size_under(image: str, budget: int | str) -> str:
     limit = parse_size(budget)
-    size = _image(image).attrs["Size"]
+    size = image_size(_image(image))
     if size >= limit:
         raise CheckFailed(
             f"Expected {image} to be under {human(limit)}, but it is {human(size)} "

@@ -138,6 +138,24 @@ def image_env(image: str | Image) -> dict[str, str]:
     return dict(item.split("=", 1) for item in image.attrs["Config"].get("Env") or [])
 
 
+#: `docker info`'s storage driver status names this driver type when the engine keeps its images
+#: in containerd's store (Docker Desktop's default for new installs since 4.34, Docker Engine 29's).
+CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
+
+
+def image_store(of: docker.DockerClient | None = None) -> str:
+    """"containerd" when the engine (the session's, or `of`) keeps images in containerd's store, else
+    "classic" (overlay2 and the other graph drivers). The two count an image's size differently:
+    see layers.image_size."""
+    return _store(of or client())
+
+
+@functools.cache
+def _store(engine: docker.DockerClient) -> str:
+    status = dict(pair for pair in engine.info().get("DriverStatus") or [] if len(pair) == 2)
+    return "containerd" if status.get("driver-type") == CONTAINERD_SNAPSHOTTER else "classic"
+
+
 #: How long disk_usage waits for another disk-usage request to finish before it gives up.
 DISK_USAGE_WAIT = 120.0
 

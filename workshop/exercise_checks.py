@@ -26,7 +26,7 @@ from workshop.build import BuildFailed, BuildOutOfSpace, BuildResult, build
 from workshop.checks import CheckFailed
 from workshop.engine import human
 from workshop.exercises import EXERCISES_DIR, SOLUTIONS_DIR, exercise
-from workshop.layers import analyze, layer_bytes, layer_table
+from workshop.layers import analyze, image_size, layer_bytes, layer_table
 from workshop.run import RunFailed, run_batch, run_container, serve
 
 NAIVE = f"{config.IMAGE_REPO}:naive"
@@ -348,7 +348,7 @@ def distroless_runtime(path: Path) -> None:
                      "site-packages from the pruned-venv stage and set ENV PYTHONPATH to that folder.")
     _expect_batch_result(tag, path, entrypoint='ENTRYPOINT ["python3", "main.py"] with WORKDIR /srv/app')
     model = layer_bytes(tag, "/opt/model")
-    rest = engine.get_image(tag).attrs["Size"] - model
+    rest = image_size(tag) - model
     if rest > RUNTIME_BUDGET:
         raise CheckFailed(f"Everything but the model takes {engine.human(rest)} in {tag}, over the lesson's "
                           f"{engine.human(RUNTIME_BUDGET)}: copy the pruned venv's site-packages (not the builder's "
@@ -415,7 +415,7 @@ def transfer_app(path: Path) -> None:
             "USER and a fixed, numeric UID such as 10001.")
     image = engine.get_image(tag)
     _expect(checks.size_under, tag, TRANSFER_BUDGET,
-            sentence=f"The image is {human(image.attrs['Size'])}, over {TRANSFER_BUDGET}: start the runtime stage "
+            sentence=f"The image is {human(image_size(image))}, over {TRANSFER_BUDGET}: start the runtime stage "
                      "from python:3.11-slim and copy the venv into it, not the whole builder.")
     files = [f.path for f in analyze(tag).files]
     if not any(p.endswith("/model.joblib") for p in files):

@@ -45,6 +45,7 @@ import pandas as pd
 
 from workshop import config, engine, measure, run, torchcost
 from workshop.engine import ImageMissing, human
+from workshop.layers import image_size
 from workshop.loadtest import CHUNK, REVIEW, accuracy, agreement, classify_all, default_cpus, latency_and_throughput, peak_memory, sst2_dev
 from workshop.reporting import COMPONENTS, load_report, pretty, readme_table, save, update_readme
 
@@ -318,7 +319,7 @@ def components(image: str) -> dict[str, Any]:
         raise run.RunFailed(f"measuring the packages of {image} failed:\n{why}",
                             exit_code=done.exit_code if done else None, tail=why)
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    size = engine.get_image(image).attrs["Size"]
+    size = image_size(image)
     parts = {"model files": found["model"], "torch + CUDA libraries": found["torch"],
              "other Python packages": found["other"]}
     parts["base OS + Python + app"] = max(size - sum(parts.values()), 0)
@@ -428,7 +429,7 @@ def _ledger_cold_build(tag: str, name: str) -> dict[str, Any]:
 
 def _measure_image(name: str, tag: str, image, params: Params, *, sentences: pd.DataFrame,
                    reference: list[str | None] | None) -> dict[str, Any]:
-    size = image.attrs["Size"]
+    size = image_size(image)
     row: dict[str, Any] = {"image": name, "tag": tag, "measured": True, "id": image.id, "size_bytes": size,
                            "layers": len(image.attrs["RootFS"]["Layers"]), "serve_command": serve_command(name)}
     notes: list[str] = []

@@ -91,18 +91,69 @@ def _name(image: str | Image) -> str:
     return image.tags[0] if image.tags else image.short_id
 
 
+def image_size(image: str | Image) -> int:
+    """The size of `image` as every figure of the workshop counts it: the bytes of the files its
+    layers hold, uncompressed (what dive calls the image's size).
+
+    The classic image store's `docker image inspect` Size is that figure (it counts each layer's
+    files as it stores the layer; for a layer imported or pulled rather than built, symlinks'
+    targets too: a few kB over dive's). The containerd image store's Size is the compressed content
+    instead, about half of it, and its `docker image ls` adds the unpacked snapshots to that, about
+    one and a half times it: there the layers are read (`analyze`, once per image: it is cached).
+    """
+    img = _image(image)
+    if engine.image_store() == "containerd":
+        return analyze(img).size_bytes
+    return img.attrs["Size"]
+
+
+def known_image_size(image: str | Image) -> int | None:
+    """`image_size` where it needs no read of the image's layers (the classic store, or an image
+    read before), else None."""
+    img = _image(image)
+    if engine.image_store() == "containerd" and img.id not in _cache and not _stored_path(img.id).exists():
+        return None
+    return image_size(img)
+
+
+#: What each of the three size figures counts, per image store (see `size_figures`).
+SIZE_MEANINGS = {
+    "classic": {"docker image ls": "the layers' files, uncompressed",
+                "docker image inspect": "the same figure"},
+    "containerd": {"docker image ls": "disk used: the compressed layers plus the unpacked copy containers run from",
+                   "docker image inspect": "the compressed layers (what a pull downloads)"},
+}
+
+
+def size_figures(image: str | Image) -> pd.DataFrame:
+    """The size of `image` three ways on this engine: what `docker image ls` shows, what `docker
+    image inspect` says, and `image_size`, the one every figure of the workshop uses (dive's)."""
+    import pandas as pd
+    img = _image(image)
+    store = engine.image_store()
+    listed = next(entry["Size"] for entry in img.client.api.images() if entry["Id"] == img.id)
+    rows = [(f"`{command}` ({store} store)", size, SIZE_MEANINGS[store][command])
+            for command, size in (("docker image ls", listed), ("docker image inspect", img.attrs["Size"]))]
+    rows.append(("the workshop (image_size)", image_size(img), "the layers' files, uncompressed (as dive counts)"))
+    frame = pd.DataFrame(rows, columns=["figure", "size_bytes", "counts"])
+    frame.insert(2, "size", frame["size_bytes"].map(human))
+    return frame
+
+
 def image_summary(image: str | Image) -> pd.Series:
-    """What ``docker image ls`` and ``docker image inspect`` say about one image.
+    """What ``docker image ls`` and ``docker image inspect`` say about one image, with its size as
+    `image_size` counts it on either image store.
 
     `compressed_bytes` is None until ``analyze(image, compressed=True)`` has measured it.
     """
     import pandas as pd
     img = _image(image)
     attrs = img.attrs
+    size = image_size(img)
     cached = _cache.get(img.id)
     return pd.Series({
-        "size_bytes": attrs["Size"],
-        "size": human(attrs["Size"]),
+        "size_bytes": size,
+        "size": human(size),
         "compressed_bytes": cached.compressed_bytes if cached else None,
         "layers": len(attrs.get("RootFS", {}).get("Layers", [])),
         "architecture": attrs.get("Architecture"),
@@ -114,7 +165,11 @@ def image_summary(image: str | Image) -> pd.Series:
 
 
 def layer_bytes(image: str | Image, path: str) -> int:
-    """Bytes of the layers of `image` whose instruction names `path` ("/opt/model": the model's COPY)."""
+    """Bytes of the layers of `image` whose instruction names `path` ("/opt/model": the model's COPY),
+    counted as `image_size` counts them (on the containerd store, `docker history` gives each
+    layer's snapshot's disk use instead: its files rounded up to whole disk blocks)."""
+    if engine.image_store() == "containerd":
+        return sum(layer.size_bytes for layer in analyze(image).layers if path in layer.command)
     table = layer_table(image)
     return int(table.loc[table["instruction"].str.contains(path, regex=False), "size_bytes"].sum())
 
@@ -314,6 +369,7 @@ class ImageAnalysis:
             "wasted_bytes": self.wasted_bytes,
             "missed_by_dive": self.missed_by_dive,
             "dive": {
+                "size_bytes": self.size_bytes,
                 "wasted_bytes": self.dive.wasted_bytes,
                 "efficiency": self.dive.efficiency,
                 "user_wasted_percent": ratio if math.isfinite(ratio) else None,
@@ -567,9 +623,11 @@ def _remember(analysis: ImageAnalysis, *, store: bool = True) -> None:
         log.warning("could not store the analysis of %s in %s: %s", analysis.image, ANALYSES_DIR, error)
 
 
-def inspect_report(image: str | Image) -> dict:
-    """The JSON-able report behind ``python -m workshop inspect IMAGE --json``."""
-    return analyze(image).to_dict()
+def inspect_report(image: str | Image, *, compressed: bool = False) -> dict:
+    """The JSON-able report behind ``python -m workshop inspect IMAGE --json``: the analysis, with
+    the image's size as every figure of the workshop counts it (`image_size`; `dive.size_bytes`
+    is dive's count, the layers' files alone)."""
+    return {**analyze(image, compressed=compressed).to_dict(), "size_bytes": image_size(image)}
 
 
 def diff_images(a: str | Image | ImageAnalysis, b: str | Image | ImageAnalysis, *, depth: int = 2) -> pd.DataFrame:
