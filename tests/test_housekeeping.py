@@ -6,6 +6,7 @@ the build cache, so the workshop's real images and cache, which other tests use,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -21,6 +22,9 @@ from workshop.checks import parse_size
 
 
 def run_workshop(*args: str, **env: str) -> subprocess.CompletedProcess:
+    # `clean` also stops workshop/current-engine.sh's engine and deletes its data, wherever this
+    # machine runs one (CI's second part does): the tests point it at a folder that has none.
+    env = {"WORKSHOP_ENGINE_DIR": "/nonexistent/workshop-engine", **env}
     return subprocess.run([sys.executable, "-m", "workshop", *args], cwd=config.REPO_ROOT,
                           env={**os.environ, "PYTHONPATH": str(config.REPO_ROOT), **env},
                           capture_output=True, text=True, timeout=300, check=False)
@@ -136,3 +140,30 @@ def test_clean_refuses_a_base_images_repository():
     done = run_workshop("clean", "--keep-build-cache", WORKSHOP_IMAGE_REPO="python")
     assert done.returncode == 1
     assert "error: WORKSHOP_IMAGE_REPO=python would remove the base images" in done.stderr
+
+
+def test_clean_stops_the_current_engine_and_deletes_its_data(tmp_path, monkeypatch):
+    """`clean_current_engine` runs workshop/current-engine.sh clean where this machine has its
+    data: the engine's process ends (a stand-in process here, under the engine's pid file), its
+    data root goes, the unpacked packages stay; where there is no data, it does nothing."""
+    base, rundir = tmp_path / "engine", tmp_path / "run"
+    for folder in (base / "data" / "containerd", base / "root", rundir):
+        folder.mkdir(parents=True)
+    # Not a child of this process (as dockerd is not): once killed, it is gone, not a zombie.
+    pid = int(subprocess.run(["bash", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"],
+                             capture_output=True, text=True, check=True).stdout)
+    (rundir / "dockerd.pid").write_text(str(pid))
+    monkeypatch.setenv("WORKSHOP_ENGINE_DIR", str(base))
+    monkeypatch.setenv("WORKSHOP_ENGINE_RUN", str(rundir))
+    monkeypatch.setenv("WORKSHOP_ENGINE_BRIDGE", "wstest0")  # no such bridge: the real engine's stays
+    monkeypatch.setattr(config, "ENGINE_DIR", base)
+    try:
+        said = housekeeping.clean_current_engine()
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        assert not (base / "data").exists() and (base / "root").is_dir()
+        assert "deleted its images" in said
+        assert housekeeping.clean_current_engine() is None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)

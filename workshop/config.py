@@ -62,6 +62,10 @@ CONTAINER_MODEL_DIR = "/models/local"
 #: The repository every workshop image is tagged in (tests set another one to stay apart).
 IMAGE_REPO = os.environ.get("WORKSHOP_IMAGE_REPO", "bert-classifier")
 
+#: Where workshop/current-engine.sh keeps the current Docker engine it runs beside Debian 12's
+#: (sid's packages, the engine's data root): `python -m workshop clean` stops it and deletes its data.
+ENGINE_DIR = Path(os.environ.get("WORKSHOP_ENGINE_DIR", "/var/lib/workshop-engine"))
+
 #: Per-user cache of measurements that are slow to repeat (compressed layer sizes, image reads).
 CACHE_DIR = Path(os.environ.get("WORKSHOP_CACHE_DIR", Path.home() / ".cache" / "workshop")).expanduser()
 

@@ -129,3 +129,16 @@ def clean(*, keep_build_cache: bool = False) -> Cleaned:
             log.warning("kept the build cache: `%s builder prune -af` failed: %s", config.DOCKER_CLI,
                         done.stderr.strip())
     return Cleaned(containers, sorted(images), pruned, before, disk_use())
+
+
+def clean_current_engine() -> str | None:
+    """Stop the current engine of workshop/current-engine.sh and delete its images and build cache,
+    if this machine runs one (our CI does; a laptop does not): what it did, or None."""
+    if not (config.ENGINE_DIR / "data").exists():
+        return None
+    done = subprocess.run(["bash", str(config.REPO_ROOT / "workshop" / "current-engine.sh"), "clean"],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"workshop/current-engine.sh clean failed: {done.stderr.strip()}")
+    return done.stderr.strip().splitlines()[-1]
+

@@ -30,7 +30,12 @@ if [ "${1:-}" = "--offline" ]; then
                "WORKSHOP_TORCH_INDEX_URL=$WORKSHOP_TORCH_INDEX_URL" "WORKSHOP_MODEL_IMAGE=$WORKSHOP_MODEL_IMAGE"
                "WORKSHOP_BUILD_NETWORK=host")
 fi
-[ -n "${WORKSHOP_PACKAGE_CACHE:-}" ] && settings+=("WORKSHOP_PACKAGE_CACHE=$WORKSHOP_PACKAGE_CACHE")
+# Kept for every later terminal when set now: the room's package cache, and another engine than
+# the default socket's (DOCKER_HOST: workshop/current-engine.sh's, a remote or rootless one) with a
+# cache of its own, so that figures of two engines never mix.
+for name in WORKSHOP_PACKAGE_CACHE DOCKER_HOST WORKSHOP_CACHE_DIR; do
+    [ -n "${!name:-}" ] && settings+=("$name=${!name}")
+done
 
 # The workshop's own packages (the helper package installed in place, so `import workshop` works
 # from any folder), and the app's C extension (the notebooks run the app locally too).
@@ -41,12 +46,14 @@ python -m pip install -q -r requirements.txt -r requirements-dev.txt ./app/wordc
 docker_cli=$(WORKSHOP_SETTINGS="" python -m workshop.dockercli)
 [ "$docker_cli" != docker ] && settings+=("WORKSHOP_DOCKER=$docker_cli")
 
+# WORKSHOP_SETTINGS names another file (a second engine's settings beside the first's).
+settings_file=${WORKSHOP_SETTINGS:-.workshop.env}
 {
     echo "# This machine's workshop settings, written by workshop/setup.sh on $(date -u +%Y-%m-%d)."
     echo "# Read by the workshop package (workshop/config.py); a variable set in the environment wins."
     printf '%s\n' "${settings[@]}"
-} >.workshop.env
-echo "[setup] settings recorded in .workshop.env:" >&2
-grep -v '^#' .workshop.env | sed 's/^/[setup]   /' >&2
+} >"$settings_file"
+echo "[setup] settings recorded in $settings_file:" >&2
+grep -v '^#' "$settings_file" | sed 's/^/[setup]   /' >&2
 
 python -m workshop build all --jobs 2
