@@ -98,8 +98,9 @@ def image_size(image: str | Image) -> int:
     The classic image store's `docker image inspect` Size is that figure (it counts each layer's
     files as it stores the layer; for a layer imported or pulled rather than built, symlinks'
     targets too: a few kB over dive's). The containerd image store's Size is the compressed content
-    instead, about half of it, and its `docker image ls` adds the unpacked snapshots to that, about
-    one and a half times it: there the layers are read (`analyze`, once per image: it is cached).
+    instead, a third of it or a little more, and its `docker image ls` adds the unpacked snapshots
+    to that, about one and a half times it: there the layers are read (`analyze`, once per image:
+    it is cached).
     """
     img = _image(image)
     if engine.image_store() == "containerd":
