@@ -10,7 +10,7 @@
 #
 # Everything comes from Debian's packages: Debian 12 has no such engine, its development suite
 # (sid) does, so `debootstrap` unpacks sid's docker.io, docker-cli, docker-buildx and containerd
-# into a folder of their own (about a minute, 650 MB), and their binaries run from there on this
+# into a folder of their own (about a minute, 474 MB), and their binaries run from there on this
 # machine: they need no newer C library than Debian 12's, except runc, for which the host's
 # runc (Debian 12's, 1.1) stands in. The engine has its own data root, socket, bridge and cgroup
 # parent, so the 20.10 engine and its images are left alone; host paths are the same for both,
