@@ -14,11 +14,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import docker.errors
 import pytest
+import requests
 
 from workshop import config, engine
 
@@ -36,26 +38,37 @@ def _current_host() -> str:
 
 
 def _client(host: str) -> docker.DockerClient | None:
+    """A client of the engine at `host` if it answers (closed again if it does not)."""
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+        return None  # docker-py would leave the socket of its version request open
     try:
         found = docker.DockerClient(base_url=host, timeout=600)
+    except docker.errors.DockerException:
+        return None
+    try:
         found.ping()
         return found
-    except docker.errors.DockerException:
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        found.close()
         return None
 
 
 @pytest.fixture(scope="module")
-def engines() -> dict[str, docker.DockerClient]:
+def engines() -> Iterator[dict[str, docker.DockerClient]]:
     """{"classic": Debian 12's engine, "containerd": the current engine}, or skip."""
     found = {}
     for host in (CLASSIC_HOST, _current_host()):
         if (answering := _client(host)) is not None:
             answering.host = host  # type: ignore[attr-defined]
             found[engine.image_store(answering)] = answering
-    if set(found) != {"classic", "containerd"}:
-        pytest.skip(f"needs an engine of each store ({CLASSIC_HOST} and workshop/current-engine.sh's); "
-                    f"answering here: {sorted(found) or 'none'}")
-    return found
+    try:
+        if set(found) != {"classic", "containerd"}:
+            pytest.skip(f"needs an engine of each store ({CLASSIC_HOST} and workshop/current-engine.sh's); "
+                        f"answering here: {sorted(found) or 'none'}")
+        yield found
+    finally:
+        for client in found.values():
+            client.close()
 
 
 def inspect_json(host: str, image: str, cache: Path) -> dict:
