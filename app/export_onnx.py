@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import logging
 import shutil
 import tempfile
@@ -41,7 +42,13 @@ def export(model_dir: str, out_dir: Path, *, int8: bool = False) -> Path:
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
     # Two texts of different lengths, so the traced graph keeps batch and length variable.
     sample = tokenizer(["A fine film.", "An awful, boring mess of a film."], padding=True, return_tensors="pt")
-    inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
+    # The tokenizer's outputs that the model takes, in the order its forward() takes them: DistilBERT
+    # has no token_type_ids (a BERT tokenizer in front of it makes them anyway). The exporter passes
+    # them by position, so they must be forward()'s first parameters, as in BERT and DistilBERT.
+    parameters = list(inspect.signature(model.forward).parameters)
+    inputs = [name for name in parameters if name in sample]
+    if parameters[: len(inputs)] != inputs:
+        raise ValueError(f"{type(model).__name__}.forward does not take {inputs} first: cannot export it by position")
     variable = {name: {0: "batch", 1: "tokens"} for name in inputs}
     target = out_dir / "model.onnx"
     # The tracer warns about Python conditions it turns into constants; none depends on the input here.

@@ -6,12 +6,12 @@
 # Hadolint-clean: no rule broken on purpose.
 
 # Builder: has gcc and the Python headers, so wordcount compiles without any apt step.
-FROM python:3.11 AS builder
+FROM python:3.11-bookworm AS builder
 
 # A virtual environment keeps every installed package under one folder we can copy whole.
-# Its bin/python is a symlink to the base image's interpreter (/usr/local/bin/python3 in the
-# official images, /usr/bin/python3 where Python is Debian's), so builder and runtime must have
-# the same Python version at the same path: keep both FROM lines on the same Python tag.
+# Its bin/python is a symlink to the base image's interpreter, /usr/local/bin/python3, so builder
+# and runtime must have the same Python at the same path, and the same C library for the venv's
+# compiled code: keep both FROM lines on the same Python version and Debian release.
 RUN python -m venv /opt/venv
 # First on PATH, so python and pip below are the venv's.
 ENV PATH=/opt/venv/bin:$PATH
@@ -32,7 +32,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
 
 # Runtime: slim, no compiler. It copies the builder's venv and never runs pip itself.
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 # torch, transformers, flask, gunicorn and the compiled wordcount, with their scripts.
 COPY --from=builder /opt/venv /opt/venv

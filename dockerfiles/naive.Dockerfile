@@ -4,7 +4,7 @@
 # Hadolint rules broken on purpose (the lesson): DL3008, DL3009, DL3015 on the apt line.
 
 # The full image: Debian plus compilers, -dev libraries and version control, mostly unused.
-FROM python:3.11
+FROM python:3.11-bookworm
 
 # The repo's app/ ends up at /srv/app.
 WORKDIR /srv

@@ -1,5 +1,5 @@
 # Slim, first try: naive.Dockerfile with only the base image changed. THIS BUILD FAILS:
-# python:3.11-slim has no C compiler, so pip cannot build ./app/wordcount:
+# python:3.11-slim-bookworm has no C compiler, so pip cannot build ./app/wordcount:
 #   error: [Errno 2] No such file or directory: 'x86_64-linux-gnu-gcc'
 #   ERROR: Failed building wheel for wordcount
 # slim.Dockerfile is the fix. Build from the repo root:
@@ -7,7 +7,7 @@
 # Hadolint rules broken on purpose (the lesson): DL3008, DL3009, DL3015 on the apt line.
 
 # Same Python, without compilers, -dev libraries and version control.
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 # The repo's app/ ends up at /srv/app.
 WORKDIR /srv

@@ -9,7 +9,7 @@
 # packages and lists a later layer deletes: pinning them would buy nothing, and deleting the lists
 # right there is the fix the lesson leads to (slim.Dockerfile).
 
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 WORKDIR /srv
 
@@ -22,13 +22,13 @@ ARG PIP_TRUSTED_HOST
 
 # Layer 1: the compiler and the package lists, written into this layer for good.
 # hadolint ignore=DL3008,DL3009
-RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev python3-dev
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev
 
 # Layer 2: wordcount, compiled with the gcc of layer 1.
 RUN pip install --no-cache-dir ./app/wordcount
 
 # Layer 3: deletes gcc and the lists from the final filesystem, not from layer 1.
-RUN apt-get purge -y --auto-remove gcc libc6-dev python3-dev && rm -rf /var/lib/apt/lists/*
+RUN apt-get purge -y --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 
 # Count the words of the sample text with the compiled extension.
 COPY app/sample_data/sample_text.txt app/sample_data/

@@ -1,4 +1,4 @@
-# Slim: the naive recipe on python:3.11-slim. Diff it against naive.Dockerfile: only the base
+# Slim: the naive recipe on python:3.11-slim-bookworm. Diff it against naive.Dockerfile: only the base
 # image and the compiler install-then-clean step changed. Build from the repo root:
 #   docker build -f dockerfiles/slim.Dockerfile -t bert-classifier:slim .
 # Hadolint rules broken on purpose (the lesson, kept from naive): DL3008, DL3009, DL3015 on the
@@ -6,7 +6,7 @@
 # written, so pinning their versions would buy nothing and break at each Debian point release.
 
 # Same Python, without compilers, -dev libraries and version control.
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 # The repo's app/ ends up at /srv/app.
 WORKDIR /srv
@@ -29,21 +29,19 @@ ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 # Slim has no compiler (see slim-no-compiler.Dockerfile), so install one, build, and remove it
 # in ONE instruction: files removed by a later RUN still weigh in the layer that added them.
-# gcc and libc6-dev compile wordcount; python3-dev brings Python.h where the base image's Python
-# is Debian's (the official image ships its own headers; there it is just unused).
+# gcc and libc6-dev compile wordcount; the base image's Python brings its own headers (Python.h in
+# /usr/local/include), so Debian's python3-dev, headers of Debian's Python, is not needed.
 # hadolint ignore=DL3008
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends \
         gcc \
         libc6-dev \
-        python3-dev \
     ; \
     pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/requirements.txt; \
     apt-get purge -y --auto-remove \
         gcc \
         libc6-dev \
-        python3-dev \
     ; \
     rm -rf /var/lib/apt/lists/*
 

@@ -9,7 +9,7 @@
 # again (a build that runs pip is stopped and named), then runs the batch job. Stuck? The hints
 # are in exercises/README.md.
 
-FROM python:3.11 AS builder
+FROM python:3.11-bookworm AS builder
 
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -22,7 +22,7 @@ ARG PIP_TRUSTED_HOST
 
 # YOUR CODE HERE: the builder's install step (the goal is at the top of this file)
 
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

@@ -12,7 +12,7 @@
 # cache mount, pip may write to it, no layer holds pip's cache, torch is the CPU build and the
 # image classifies the sample.
 
-FROM python:3.11 AS builder
+FROM python:3.11-bookworm AS builder
 
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -26,7 +26,7 @@ ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 # YOUR CODE HERE: the install step of app/runtime-requirements.txt, its downloads cached across builds
 
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

@@ -16,12 +16,12 @@
 ARG MODEL_SOURCE=model-from-hub
 
 # Builder: has gcc and the Python headers, so wordcount compiles without any apt step.
-FROM python:3.11 AS builder
+FROM python:3.11-bookworm AS builder
 
 # A virtual environment keeps every installed package under one folder we can copy whole.
-# Its bin/python is a symlink to the base image's interpreter (/usr/local/bin/python3 in the
-# official images, /usr/bin/python3 where Python is Debian's), so builder and runtime must have
-# the same Python version at the same path: keep both FROM lines on the same Python tag.
+# Its bin/python is a symlink to the base image's interpreter, /usr/local/bin/python3, so builder
+# and runtime must have the same Python at the same path, and the same C library for the venv's
+# compiled code: keep both FROM lines on the same Python version and Debian release.
 RUN python -m venv /opt/venv
 # First on PATH, so python and pip below are the venv's.
 ENV PATH=/opt/venv/bin:$PATH
@@ -61,7 +61,7 @@ snapshot_download(sys.argv[1], revision=sys.argv[2], local_dir='/model', \
 FROM ${MODEL_SOURCE} AS model
 
 # Runtime: slim, no compiler. It copies the builder's venv and never runs pip itself.
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 # What the image is, for registries and scanners (OCI annotation keys), and which model it
 # answers with under which licence (our own keys; the model card is /opt/model/README.md). The
@@ -71,7 +71,7 @@ ARG MODEL_REVISION=714eb0fa89d2f80546fda750413ed43d93601a13
 ARG MODEL_LICENSE=Apache-2.0
 LABEL org.opencontainers.image.title="bert-classifier" \
       org.opencontainers.image.description="BERT sentiment classifier: batch run and HTTP API (gunicorn)" \
-      org.opencontainers.image.base.name="python:3.11-slim" \
+      org.opencontainers.image.base.name="python:3.11-slim-bookworm" \
       workshop.model.id="$MODEL_ID" \
       workshop.model.revision="$MODEL_REVISION" \
       workshop.model.license="$MODEL_LICENSE"

@@ -13,7 +13,7 @@
 ARG MODEL_SOURCE=model-from-hub
 
 # Exporter, model and export: as in onnx.Dockerfile (same lines, so the same cached layers).
-FROM python:3.11 AS exporter
+FROM python:3.11-bookworm AS exporter
 RUN python -m venv /opt/export
 ENV PATH=/opt/export/bin:$PATH
 WORKDIR /srv

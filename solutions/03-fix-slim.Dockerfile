@@ -1,6 +1,6 @@
 # Exercise 03-fix-slim: make the slim build work, and leave no compiler behind.
 #
-# This is naive.Dockerfile on python:3.11-slim, without its install step. Lesson 03 showed why
+# This is naive.Dockerfile on python:3.11-slim-bookworm, without its install step. Lesson 03 showed why
 # the plain install fails on slim. Goal: the build succeeds, the image classifies the sample
 # text, and neither the final filesystem nor any layer of the image holds gcc.
 #
@@ -10,7 +10,7 @@
 # Hadolint rules broken on purpose (kept from naive): DL3008, DL3009, DL3015 on the curl line;
 # DL3008 on the compiler line, whose packages are gone before the layer is written.
 
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 # The repo's app/ ends up at /srv/app.
 WORKDIR /srv
@@ -32,13 +32,11 @@ RUN set -eux; \
     apt-get install -y --no-install-recommends \
         gcc \
         libc6-dev \
-        python3-dev \
     ; \
     pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/requirements.txt; \
     apt-get purge -y --auto-remove \
         gcc \
         libc6-dev \
-        python3-dev \
     ; \
     rm -rf /var/lib/apt/lists/*
 # END SOLUTION

@@ -9,7 +9,7 @@
 # again (a build that runs pip is stopped and named), then runs the batch job. Stuck? The hints
 # are in exercises/README.md.
 
-FROM python:3.11 AS builder
+FROM python:3.11-bookworm AS builder
 
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -26,7 +26,7 @@ COPY app/wordcount/ app/wordcount/
 RUN pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
 # END SOLUTION
 
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

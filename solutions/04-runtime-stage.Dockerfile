@@ -9,7 +9,7 @@
 # this file, looks for gcc, imports wordcount, reads the runtime stage's instructions for a pip
 # install, and runs the batch job. Stuck? The hints are in exercises/README.md.
 
-FROM python:3.11 AS builder
+FROM python:3.11-bookworm AS builder
 
 # Builder and runtime must have the same Python at the same path: the venv's bin/python is a
 # symlink to the base image's interpreter. Keep both FROM lines on the same Python tag.
@@ -26,7 +26,7 @@ ARG PIP_TRUSTED_HOST
 RUN pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
 
 # BEGIN SOLUTION: the runtime stage (the goal is at the top of this file)
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

@@ -12,7 +12,7 @@
 # cache mount, pip may write to it, no layer holds pip's cache, torch is the CPU build and the
 # image classifies the sample.
 
-FROM python:3.11 AS builder
+FROM python:3.11-bookworm AS builder
 
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -29,7 +29,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
 # END SOLUTION
 
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

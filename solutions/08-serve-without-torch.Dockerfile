@@ -15,7 +15,7 @@
 ARG MODEL_SOURCE=model-from-hub
 
 # Exporter: torch, transformers and the ONNX tools, in a venv of their own. Never shipped.
-FROM python:3.11 AS exporter
+FROM python:3.11-bookworm AS exporter
 RUN python -m venv /opt/export
 ENV PATH=/opt/export/bin:$PATH
 WORKDIR /srv
@@ -75,7 +75,7 @@ RUN --mount=type=bind,source=dockerfiles/onnx.prune,target=/tmp/onnx.prune \
     && rm -rf $(sed -E -e '/^#/d' -e 's/ {2,}.*//' /tmp/onnx.prune)
 
 # Runtime: as in production.Dockerfile, with a venv a tenth the size.
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 # What the image is, for registries and scanners (OCI annotation keys), and which model it
 # answers with under which licence (our own keys; the model card is /opt/model/README.md). The
@@ -85,7 +85,7 @@ ARG MODEL_REVISION=714eb0fa89d2f80546fda750413ed43d93601a13
 ARG MODEL_LICENSE=Apache-2.0
 LABEL org.opencontainers.image.title="bert-classifier" \
       org.opencontainers.image.description="BERT sentiment classifier on ONNX Runtime, no torch: batch run and HTTP API (gunicorn)" \
-      org.opencontainers.image.base.name="python:3.11-slim" \
+      org.opencontainers.image.base.name="python:3.11-slim-bookworm" \
       workshop.model.id="$MODEL_ID" \
       workshop.model.revision="$MODEL_REVISION" \
       workshop.model.license="$MODEL_LICENSE"

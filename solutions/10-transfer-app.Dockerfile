@@ -17,7 +17,7 @@
 
 # BEGIN SOLUTION: your Dockerfile (the goal is at the top of this file)
 # Builder: installs the requirements into a venv, then trains the model with them.
-FROM python:3.11-slim AS builder
+FROM python:3.11-slim-bookworm AS builder
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /srv
@@ -32,7 +32,7 @@ COPY data/ data/
 RUN python train.py data/tickets.csv model.joblib
 
 # Runtime: the same Python at the same path (the venv's python links to it), no training data.
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /srv

@@ -86,7 +86,7 @@ def images(tmp_path_factory):
 def batch_image(tmp_path_factory, images) -> str:
     """An image whose default command writes one line to stdout and one to stderr."""
     ctx = tmp_path_factory.mktemp("batch")
-    path = _dockerfile(ctx, 'FROM python:3.11-slim\n'
+    path = _dockerfile(ctx, 'FROM python:3.11-slim-bookworm\n'
                             'CMD ["python", "-c", "import sys; print(\'to stdout\'); print(\'to stderr\', file=sys.stderr)"]\n')
     tag = f"{PREFIX}:batch"
     images.append(tag)
@@ -96,10 +96,10 @@ def batch_image(tmp_path_factory, images) -> str:
 
 @pytest.fixture(scope="module")
 def http_image(tmp_path_factory, images) -> str:
-    """A python:3.11-slim image with a stand-in of the app's API where the app's server would be."""
+    """A python:3.11-slim-bookworm image with a stand-in of the app's API where the app's server would be."""
     ctx = tmp_path_factory.mktemp("http")
     (ctx / "server.py").write_text(HTTP_APP)
-    path = _dockerfile(ctx, 'FROM python:3.11-slim\nWORKDIR /srv\nCOPY server.py app/server.py\n'
+    path = _dockerfile(ctx, 'FROM python:3.11-slim-bookworm\nWORKDIR /srv\nCOPY server.py app/server.py\n'
                             'CMD ["echo", "the batch run, not the server"]\n')
     tag = f"{PREFIX}:http"
     images.append(tag)
@@ -140,7 +140,7 @@ def test_build_lists_steps_in_dockerfile_order_whatever_order_buildkit_ran_them(
     # Two independent stages (different bases, or BuildKit would share one FROM step between
     # them): BuildKit runs, and numbers, their steps in whichever order they start.
     path = _dockerfile(tmp_path, f"FROM debian:bookworm-slim AS one\nRUN sleep 1 && echo {stamp} > /one\n"
-                                 f"FROM python:3.11-slim\nRUN echo {stamp} > /two\n"
+                                 f"FROM python:3.11-slim-bookworm\nRUN echo {stamp} > /two\n"
                                  "COPY --from=one /one /one\n")
     tag = f"{PREFIX}:order"
     images.append(tag)

@@ -22,9 +22,9 @@ DOCKERFILES = {
     # Like distroless: no shell at all, one program copied in, no command.
     "noshell": "FROM scratch\nCOPY --from=debian:bookworm-slim /usr/bin/true /usr/bin/true\n",
     # A module the base image does not have, and a program on a PATH directory of the image's own.
-    "py": "FROM python:3.11-slim\n"
-          "RUN echo 'ANSWER = 42' > /usr/lib/python3/dist-packages/h4probe.py\n"
-          "RUN mkdir -p /opt/venv/bin && ln -s /usr/bin/python3 /opt/venv/bin/h4tool\n"
+    "py": "FROM python:3.11-slim-bookworm\n"
+          "RUN echo 'ANSWER = 42' > /usr/local/lib/python3.11/site-packages/h4probe.py\n"
+          "RUN mkdir -p /opt/venv/bin && ln -s /usr/local/bin/python3 /opt/venv/bin/h4tool\n"
           "ENV PATH=/opt/venv/bin:$PATH\n",
 }
 
@@ -94,9 +94,9 @@ def test_can_import(image):
     """can_import() passes when the image's python imports the module and fails with Python's own error otherwise."""
     assert checks.can_import(image["py"], "h4probe") == f"OK: {image['py']} can import h4probe."
     with pytest.raises(CheckFailed) as caught:
-        checks.can_import("python:3.11-slim", "h4probe")
+        checks.can_import("python:3.11-slim-bookworm", "h4probe")
     assert str(caught.value) == (
-        "Expected `import h4probe` to work in python:3.11-slim, but it fails with: ModuleNotFoundError: No "
+        "Expected `import h4probe` to work in python:3.11-slim-bookworm, but it fails with: ModuleNotFoundError: No "
         "module named 'h4probe'. Hint: add it to the requirements the image installs, and in a multi-stage "
         "build copy the installed packages (the venv) into the final stage."
     )
@@ -104,7 +104,7 @@ def test_can_import(image):
 
 def test_cannot_import(image):
     """cannot_import() passes when the import fails and fails when the module is importable."""
-    assert checks.cannot_import("python:3.11-slim", "h4probe") == "OK: python:3.11-slim cannot import h4probe."
+    assert checks.cannot_import("python:3.11-slim-bookworm", "h4probe") == "OK: python:3.11-slim-bookworm cannot import h4probe."
     with pytest.raises(CheckFailed) as caught:
         checks.cannot_import(image["py"], "h4probe")
     assert str(caught.value) == (

@@ -110,7 +110,7 @@ def test_second_build_through_the_cache_fetches_nothing_upstream(tmp_path):
     context = tmp_path / "context"
     context.mkdir()
     (context / "Dockerfile").write_text(
-        "FROM python:3.11-slim\n"
+        "FROM python:3.11-slim-bookworm\n"
         "ARG PIP_INDEX_URL\n"
         "ARG TORCH_INDEX_URL\n"
         f'RUN pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" {pins}\n')

@@ -21,7 +21,7 @@ from workshop.layers import analyze
 
 pytestmark = pytest.mark.docker
 
-BASE_IMAGES = ("debian:bookworm-slim", "python:3.11-slim")
+BASE_IMAGES = ("debian:bookworm-slim", "python:3.11-slim-bookworm")
 
 
 def go_json_float(value: float) -> str:
@@ -85,7 +85,7 @@ def test_dive_figures_equal_dive_output(images, name, tmp_path):
     assert Counter((f["file"], f["count"], f["sizeBytes"]) for f in theirs) == Counter(ours.inefficient_files)
 
 
-@pytest.mark.parametrize("name", ["links", "opaque-dir", "apt-glob", "python:3.11-slim"])
+@pytest.mark.parametrize("name", ["links", "opaque-dir", "apt-glob", "python:3.11-slim-bookworm"])
 def test_layers_and_their_files_equal_dive_export(images, name, tmp_path):
     """Per layer: content size, diff ID and every listed path with its size are dive's."""
     json_text, _ = run_dive(images[name], tmp_path / "dive.json")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -113,6 +114,36 @@ def test_hadolint_passes_on_every_dockerfile():
     files = sorted(str(path) for path in (config.REPO_ROOT / "dockerfiles").glob("*.Dockerfile"))
     result = subprocess.run(["hadolint", *files], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: The one Debian release of every base image: the final image's interpreter and venv come from
+#: builders and a rootfs that must agree on the C library (glibc 2.36 on bookworm).
+RELEASE = "bookworm"
+
+
+def _every_dockerfile() -> list[Path]:
+    root = config.REPO_ROOT
+    return sorted([*root.glob("dockerfiles/*.Dockerfile"), *root.glob("exercises/*.Dockerfile"),
+                   *root.glob("solutions/*.Dockerfile")])
+
+
+def test_every_base_image_names_its_debian_release():
+    """Each FROM that names an image (not a stage, not scratch) pins Debian's release in its tag:
+    `python:3.11` alone follows Docker Hub's default, trixie since 2025, whose glibc 2.41 binaries
+    do not load on bookworm's 2.36."""
+    unpinned = []
+    for path in _every_dockerfile():
+        stages = {"scratch"}
+        text = path.read_text()
+        defaults = dict(re.findall(r"^\s*ARG\s+(\w+)=(\S+)", text, re.M))
+        for match in re.finditer(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", text, re.I | re.M):
+            image = re.sub(r"\$\{?(\w+)\}?", lambda name, defaults=defaults: defaults.get(name[1], ""), match[1]).lower()
+            if image not in stages and RELEASE not in image.split(":", 1)[-1]:
+                unpinned.append(f"{path.relative_to(config.REPO_ROOT)}: FROM {match[1]}")
+            if match[2]:
+                stages.add(match[2].lower())
+    assert len(_every_dockerfile()) >= 20
+    assert not unpinned, "these FROM lines leave the Debian release to Docker Hub's default tag:\n" + "\n".join(unpinned)
 
 
 @pytest.mark.parametrize("name", DOCKERFILES)

@@ -37,10 +37,10 @@ if answer != 3:
 print("Solved")"""
 
 SAMPLE_DOCKERFILE = """\
-FROM python:3.11-slim AS builder
+FROM python:3.11-slim-bookworm AS builder
 RUN python -m venv /opt/venv
 
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 # BEGIN SOLUTION: copy the venv from the builder
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -347,7 +347,7 @@ def _variant(tmp_path: Path, exercise_id: str, edits: list[tuple[str, str]]) -> 
 def test_transfer_check_asks_for_two_stages_before_building(tmp_path):
     """One stage that does everything is refused from the Dockerfile's text, with what to split."""
     path = tmp_path / "10-transfer-app.Dockerfile"
-    path.write_text("FROM python:3.11-slim\nCOPY . .\nRUN pip install -r requirements.txt\n")
+    path.write_text("FROM python:3.11-slim-bookworm\nCOPY . .\nRUN pip install -r requirements.txt\n")
     with pytest.raises(CheckFailed, match="has one stage"):
         exercises.get("10-transfer-app").check(path)
 

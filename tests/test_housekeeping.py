@@ -122,7 +122,7 @@ def test_clean_removes_the_repositorys_images_and_containers_and_keeps_the_bases
         assert client.images.list(name=repo) == []
         with pytest.raises(docker.errors.NotFound):
             client.containers.get(container.id)
-        for base in ("python:3.11", "python:3.11-slim", "debian:bookworm-slim"):
+        for base in ("python:3.11-bookworm", "python:3.11-slim-bookworm", "debian:bookworm-slim"):
             client.images.get(base)
         line = done.stdout.strip().splitlines()[-1]
         match = re.fullmatch(rf"clean: removed 1 containers, 2 tags of {repo}; Docker's disk use shrank "
@@ -136,7 +136,7 @@ def test_clean_removes_the_repositorys_images_and_containers_and_keeps_the_bases
 
 
 def test_clean_refuses_a_base_images_repository():
-    """WORKSHOP_IMAGE_REPO=python would take python:3.11 with it: clean exits 1 and says why."""
+    """WORKSHOP_IMAGE_REPO=python would take python:3.11-bookworm with it: clean exits 1 and says why."""
     done = run_workshop("clean", "--keep-build-cache", WORKSHOP_IMAGE_REPO="python")
     assert done.returncode == 1
     assert "error: WORKSHOP_IMAGE_REPO=python would remove the base images" in done.stderr

@@ -276,15 +276,15 @@ def test_compressed_sizes_are_gzip_level_6_and_cached_per_layer(tmp_path):
     diff_ids = get_image(base).attrs["RootFS"]["Layers"]
     # Python's gzip header carries no file name, zlib's gzip framing neither: the same bytes.
     assert sizes == [expected[d] for d in diff_ids]
-    # A planted figure for the shared base layer survives: python:3.11-slim's run reads only its own layers.
+    # A planted figure for the shared base layer survives: python:3.11-slim-bookworm's run reads only its own layers.
     stored = json.loads(cache.read_text())
     stored[diff_ids[0]]["gzip_bytes"] = 12345
     cache.write_text(json.dumps(stored))
-    slim = journey.compressed_layer_sizes("python:3.11-slim", cache=cache)
-    slim_ids = get_image("python:3.11-slim").attrs["RootFS"]["Layers"]
+    slim = journey.compressed_layer_sizes("python:3.11-slim-bookworm", cache=cache)
+    slim_ids = get_image("python:3.11-slim-bookworm").attrs["RootFS"]["Layers"]
     assert slim_ids[0] == diff_ids[0] and slim[0] == 12345
     assert all(isinstance(s, int) and s > 0 for s in slim)
-    assert journey.compressed_layer_sizes("python:3.11-slim", cache=cache, compute=False) == slim
+    assert journey.compressed_layer_sizes("python:3.11-slim-bookworm", cache=cache, compute=False) == slim
 
 
 @pytest.mark.docker
@@ -295,7 +295,7 @@ def test_compressed_sizes_and_waste_come_from_one_read(tmp_path, monkeypatch):
 
     from workshop import layers
 
-    image = "python:3.11-slim"
+    image = "python:3.11-slim-bookworm"
     layers.forget(get_image(image).id)
     monkeypatch.setattr(layers, "ANALYSES_DIR", tmp_path / "analyses")
     saves = []

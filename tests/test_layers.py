@@ -594,8 +594,8 @@ def test_explorer_follows_the_selected_layer(images):
 
 @docker_engine
 def test_analysis_of_a_real_image_streams(images):
-    """Analyzing python:3.11-slim (~150 MB) allocates a small fraction of its size in Python memory."""
-    image = engine.get_image("python:3.11-slim")
+    """Analyzing python:3.11-slim-bookworm (~150 MB) allocates a small fraction of its size in Python memory."""
+    image = engine.get_image("python:3.11-slim-bookworm")
     tracemalloc.start()
     try:
         analysis = analyze_tar(image.client.api.get_image(image.id))

@@ -23,7 +23,7 @@ REAL_LOG = """\
 #2 transferring context: 2B done
 #2 DONE 0.0s
 
-#3 [internal] load metadata for docker.io/library/python:3.11-slim
+#3 [internal] load metadata for docker.io/library/python:3.11-slim-bookworm
 #3 DONE 0.0s
 
 #5 [internal] load build context
@@ -55,7 +55,7 @@ def test_context_bytes_is_zero_when_no_context_was_loaded():
 @pytest.mark.docker
 def test_context_bytes_counts_what_dockerignore_leaves_in(tmp_path: Path):
     """A 2 MB file in the context is sent, and is not once .dockerignore names it."""
-    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY . /context/\n")
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim-bookworm\nCOPY . /context/\n")
     (tmp_path / "blob.bin").write_bytes(os.urandom(2_000_000))  # random: the same bytes never come twice
     sent = {}
     for case in ("without", "with"):

@@ -48,7 +48,7 @@ def test_script_reports_this_machine_ready(model_dir):
                  "torch", "model"):
         assert len(lines_of(done.stdout, name)) == 1, f"no line for {name}:\n{done.stdout}"
     assert lines_of(done.stdout, "model") == [f"[OK] model: offline: {model_dir} (NEGATIVE, POSITIVE)"]
-    assert any(line.startswith("[OK] base python:3.11") for line in lines), done.stdout
+    assert any(line.startswith("[OK] base python:3.11-bookworm") for line in lines), done.stdout
 
 
 def test_base_images_are_the_real_images_the_dockerfiles_start_from():
@@ -56,7 +56,7 @@ def test_base_images_are_the_real_images_the_dockerfiles_start_from():
     from workshop import setup_check
 
     bases = setup_check.base_images()
-    assert {"python:3.11", "python:3.11-bookworm", "python:3.11-slim", "debian:bookworm-slim"} <= set(bases)
+    assert {"python:3.11-bookworm", "python:3.11-slim-bookworm", "debian:bookworm-slim"} <= set(bases)
     assert not {"scratch", "builder", "final", "model"} & {base.lower() for base in bases}
     assert all("$" not in base for base in bases)
 

@@ -51,7 +51,7 @@ def _build(path: Path, tag: str, context: Path = config.REPO_ROOT) -> BuildResul
         if _NO_COMPILER.search(failure.log):
             raise CheckFailed(
                 f"{path.name} does not build: pip finds no C compiler for wordcount at step {failure.step}. "
-                "Install gcc, libc6-dev and python3-dev with apt-get in the same RUN, before pip install."
+                "Install gcc and libc6-dev with apt-get in the same RUN, before pip install."
             ) from None
         last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
         raise CheckFailed(f"{path.name} does not build: step {failure.step} failed with: {last[0]}") from None
@@ -118,7 +118,7 @@ def fix_slim(path: Path) -> None:
                      "pip install -r app/requirements.txt, which compiles wordcount.")
     _expect(checks.tool_absent, tag, "gcc",
             sentence=f"gcc is still in the image built from {path.name}: after pip install, apt-get purge "
-                     "gcc, libc6-dev and python3-dev in the same RUN.")
+                     "gcc and libc6-dev in the same RUN.")
     leftovers = _compiler_layers(tag)
     if leftovers:
         raise CheckFailed(f"gcc is gone from the final filesystem, but the layer of `{leftovers[0]}` still "
@@ -140,11 +140,11 @@ def runtime_stage(path: Path) -> None:
     _build(path, tag)
     _expect(checks.tool_absent, tag, "gcc",
             sentence=f"The image built from {path.name} still has gcc: start a last stage FROM "
-                     "python:3.11-slim and copy only /opt/venv and app/ into it.")
+                     "python:3.11-slim-bookworm and copy only /opt/venv and app/ into it.")
     _expect(checks.can_import, tag, "wordcount",
             sentence="The final image cannot import wordcount: COPY --from=builder /opt/venv /opt/venv, and put "
                      "/opt/venv/bin first on PATH (ENV PATH=/opt/venv/bin:$PATH).")
-    own = _stage_instructions(tag, "python:3.11-slim")
+    own = _stage_instructions(tag, "python:3.11-slim-bookworm")
     if any("pip install" in instruction for instruction in own):
         raise CheckFailed("Your runtime stage runs pip install: copy the builder's venv instead, so no "
                           "package is downloaded or compiled twice.")
@@ -392,8 +392,8 @@ def _expect_batch_result(tag: str, path: Path,
 
 #: The second app, and the build context of its Dockerfile.
 TRANSFER_APP = EXERCISES_DIR / "transfer-app"
-#: The reference answer (two stages on python:3.11-slim) is 445 MB on x86_64 here, its runtime on
-#: python:3.11 instead 1.12 GB (2026-11-30, our stand-in base images).
+#: The reference answer (two stages on python:3.11-slim-bookworm) is 445 MB on x86_64 here, its runtime on
+#: python:3.11-bookworm instead 1.12 GB (2026-11-30, our stand-in base images).
 TRANSFER_BUDGET = "500 MB"
 #: Messages whose team the trained router gets right, with a margin.
 TRANSFER_MESSAGES = {"I was charged twice and want a refund": "billing",
@@ -406,7 +406,7 @@ def transfer_app(path: Path) -> None:
     tag = _tag("10-transfer-app", path)
     stages = re.findall(r"^\s*FROM\s", path.read_text(), re.IGNORECASE | re.MULTILINE)
     if not stages:
-        raise CheckFailed(f"{path.name} has no FROM line yet: start the builder stage FROM python:3.11-slim.")
+        raise CheckFailed(f"{path.name} has no FROM line yet: start the builder stage FROM python:3.11-slim-bookworm.")
     if len(stages) < 2:
         raise CheckFailed(f"{path.name} has one stage: install and train in a builder stage, then start a second "
                           "FROM and copy only the venv, serve.py and model.joblib into it.")
@@ -416,7 +416,7 @@ def transfer_app(path: Path) -> None:
     image = engine.get_image(tag)
     _expect(checks.size_under, tag, TRANSFER_BUDGET,
             sentence=f"The image is {human(image_size(image))}, over {TRANSFER_BUDGET}: start the runtime stage "
-                     "from python:3.11-slim and copy the venv into it, not the whole builder.")
+                     "from python:3.11-slim-bookworm and copy the venv into it, not the whole builder.")
     files = [f.path for f in analyze(tag).files]
     if not any(p.endswith("/model.joblib") for p in files):
         raise CheckFailed("The image has no model.joblib: run train.py in the builder and COPY --from the "

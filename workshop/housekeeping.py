@@ -27,7 +27,7 @@ LESSON_IMAGES = (*journey.IMAGES, "final-debug")
 
 #: Images that `clean` never removes: what workshop/offline.sh builds (or Docker Hub serves) and
 #: every build starts from. Without them the next workshop starts with the slowest downloads.
-KEEP = ("python:3.11", "python:3.11-bookworm", "python:3.11-slim", "debian:bookworm-slim", "workshop-model:local")
+KEEP = ("python:3.11-bookworm", "python:3.11-slim-bookworm", "debian:bookworm-slim", "workshop-model:local")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 # Prepare a machine with no registry access for the workshop (our CI, air-gapped classrooms).
 #
 #   1. Install the Docker engine from Debian's packages if it is missing, and start it.
-#   2. Make stand-ins for debian:bookworm-slim, python:3.11-slim and python:3.11 from Debian's
-#      packages (debootstrap + docker import), so the workshop's Dockerfiles build unchanged.
+#   2. Make stand-ins for debian:bookworm-slim (debootstrap + docker import), python:3.11-bookworm
+#      and python:3.11-slim-bookworm (CPython compiled from Debian's source of the release, as the
+#      official images are), so the workshop's Dockerfiles build unchanged.
 #   3. Stand in for the two downloads of the later chapters: a local package index with the CPU
 #      build of torch (for PyTorch's CPU wheel index, https://download.pytorch.org/whl/cpu),
 #      served on loopback, and an image holding the local model folder (for the Hub).
@@ -42,21 +43,37 @@ ensure_engine() {
     exit 1
 }
 
-# The recipe hash goes into a label, so a changed recipe rebuilds and an unchanged one is kept.
-# It covers what makes the images (these functions, the package list, the CA), not the whole file.
-recipe_hash() {
-    { declare -f build_debian_slim build_python; echo "$BUILDPACK_DEPS $MIRROR $SUITE"; cat "$HOST_CA"; } |
+# A recipe hash goes into each stand-in's label, so a changed recipe rebuilds and an unchanged one
+# is kept. It covers what makes the image (its function, package list, CA, and the base's own hash).
+debian_recipe() {
+    { declare -f build_debian_slim; echo "$MIRROR $SUITE"; } | sha256sum | cut -c1-16
+}
+python_recipe() {
+    { declare -f build_pythons; echo "$BUILDPACK_DEPS $MIRROR $PYTHON_VERSION"; debian_recipe; cat "$HOST_CA"; } |
         sha256sum | cut -c1-16
 }
 
-have_image() {
+have_image() {  # have_image TAG RECIPE
     [ "${FORCE:-0}" != 1 ] &&
-        [ "$("$DOCKER" image inspect -f '{{ index .Config.Labels "workshop.recipe" }}' "$1" 2>/dev/null)" = "$RECIPE" ]
+        [ "$("$DOCKER" image inspect -f '{{ index .Config.Labels "workshop.recipe" }}' "$1" 2>/dev/null)" = "$2" ]
+}
+
+# A second engine on this machine (CI's Docker 28 after its Docker 20.10) takes the stand-ins that
+# another engine built from the same recipe: WORKSHOP_BASES_FROM names that engine (a DOCKER_HOST).
+# `docker save | docker load` takes seconds where compiling Python takes minutes.
+copy_image() {  # copy_image TAG RECIPE
+    local from=${WORKSHOP_BASES_FROM:-}
+    [ -n "$from" ] && [ "${FORCE:-0}" != 1 ] || return 1
+    [ "$(DOCKER_HOST=$from /usr/bin/docker image inspect -f '{{ index .Config.Labels "workshop.recipe" }}' "$1" 2>/dev/null)" = "$2" ] ||
+        return 1
+    log "copying $1 from the engine at $from"
+    DOCKER_HOST=$from /usr/bin/docker save "$1" | "$DOCKER" load -q >/dev/null
 }
 
 build_debian_slim() {
-    local tag=debian:bookworm-slim
-    if have_image "$tag"; then log "$tag is up to date"; return; fi
+    local tag=debian:bookworm-slim recipe
+    recipe=$(debian_recipe)
+    if have_image "$tag" "$recipe" || copy_image "$tag" "$recipe"; then log "$tag is up to date"; return; fi
     local root
     root=$(mktemp -d /var/tmp/bookworm-rootfs.XXXXXX)
     log "debootstrap --variant=minbase $SUITE (about 30 s)"
@@ -88,56 +105,132 @@ CFG
     find "$root/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete
     find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete
     tar -C "$root" --numeric-owner -c . |
-        "$DOCKER" import --change 'CMD ["bash"]' --change "LABEL workshop.recipe=$RECIPE" \
+        "$DOCKER" import --change 'CMD ["bash"]' --change "LABEL workshop.recipe=$recipe" \
             --change 'LABEL workshop.stand-in="debootstrap minbase bookworm"' - "$tag" >/dev/null
     rm -rf "$root"
     log "built $tag"
 }
 
-# Both Python stand-ins share one Dockerfile; the full image adds what buildpack-deps ships.
-build_python() {
-    local tag=$1 extra=$2
-    if have_image "$tag"; then log "$tag is up to date"; return; fi
+# The Python stand-ins, made the way docker-library's python:3.11 images are: CPython compiled
+# from python.org's release into /usr/local (Debian's python3.11 source package, whose orig tarball
+# is that release: Debian's mirror is reachable here, python.org is not), on buildpack-deps for the
+# full image; the slim image gets the same /usr/local and only the libraries it loads. One
+# compile serves both (the official recipe compiles twice). Left out: profile-guided and
+# link-time optimization (--enable-optimizations --with-lto run the test suite to profile: half an
+# hour on two cores), which make the interpreter faster, not its files elsewhere.
+PYTHON_VERSION=3.11.2
+build_pythons() {
+    local recipe tag
+    recipe=$(python_recipe)
+    if { have_image python:3.11-bookworm "$recipe" || copy_image python:3.11-bookworm "$recipe"; } &&
+        { have_image python:3.11-slim-bookworm "$recipe" || copy_image python:3.11-slim-bookworm "$recipe"; }; then
+        log "python:3.11-bookworm and python:3.11-slim-bookworm are up to date"; return
+    fi
     local ctx
     ctx=$(mktemp -d)
     cp "$HOST_CA" "$ctx/proxy-ca.crt"
     cat >"$ctx/Dockerfile" <<'DOCKERFILE'
-FROM debian:bookworm-slim
-ARG EXTRA_PACKAGES=""
-ARG RECIPE
-# Debian's Python 3.11 with pip and venv; python and pip on PATH like the official images.
+# Python's source: Debian's python3.11 source package for bookworm (deb-src); its orig tarball is
+# python.org's Python-3.11.2.tgz, checked against the signed Sources index by apt.
+FROM debian:bookworm-slim AS source
+ARG MIRROR
+RUN printf 'deb-src %s bookworm main\n' "$MIRROR" > /etc/apt/sources.list.d/sources.list \
+ && apt-get update \
+ && mkdir -p /usr/src/python && cd /usr/src \
+ && apt-get source --download-only python3.11/bookworm \
+ && tar -xf python3.11_*.orig.tar.* -C python --strip-components=1 \
+ && rm -rf python3.11_* /var/lib/apt/lists/*
+
+# buildpack-deps:bookworm (the official full image's base), with what its Python build adds.
+FROM debian:bookworm-slim AS buildpack
+ARG BUILDPACK_PACKAGES
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ca-certificates python3 python3-pip python3-venv python-is-python3 $EXTRA_PACKAGES \
- && rm -rf /var/lib/apt/lists/* \
- && rm -f /usr/lib/python3.11/EXTERNALLY-MANAGED \
- && ln -s /usr/bin/pip3 /usr/local/bin/pip
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $BUILDPACK_PACKAGES \
+ && rm -rf /var/lib/apt/lists/*
 # Under another name, because ca-certificates regenerates the standard bundle.
 COPY proxy-ca.crt /usr/local/share/workshop/proxy-ca.crt
 # pip caches downloads only from https or a trusted host: trusting loopback lets the local torch
 # index (plain http) fill pip's cache, as https://download.pytorch.org does.
-ENV PIP_CERT=/usr/local/share/workshop/proxy-ca.crt \
+ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 \
+    PYTHON_VERSION=3.11.2 \
+    PIP_CERT=/usr/local/share/workshop/proxy-ca.crt \
     PIP_TRUSTED_HOST=127.0.0.1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    LANG=C.UTF-8
-LABEL workshop.recipe=$RECIPE workshop.stand-in="Debian python3 on debian:bookworm-slim"
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# The compile: docker-library's configure flags but the optimizations (above); the rpath lets
+# python find libpython3.11.so wherever /usr/local is copied. Then what the official images strip
+# (tests, static library, bytecode), the short names (python, pip...), the pip they ship.
+FROM buildpack AS compiled
+RUN --mount=type=bind,from=source,source=/usr/src/python,target=/usr/src/python,rw \
+    set -eux; \
+    cd /usr/src/python; \
+    ./configure --build="$(dpkg-architecture --query DEB_BUILD_GNU_TYPE)" \
+        --enable-loadable-sqlite-extensions --enable-option-checking=fatal --enable-shared \
+        --with-ensurepip >/dev/null; \
+    make -s -j "$(nproc)" "LDFLAGS=-Wl,-rpath='\$\$ORIGIN/../lib'" >/dev/null; \
+    make -s install >/dev/null; \
+    cd /; \
+    find /usr/local -depth \( \( -type d -a \( -name test -o -name tests -o -name idle_test \) \) \
+        -o \( -type f -a \( -name '*.pyc' -o -name '*.pyo' -o -name 'libpython*.a' \) \) \) -exec rm -rf '{}' +; \
+    ldconfig; \
+    for src in idle3 pip3 pydoc3 python3 python3-config; do ln -sT "$src" "/usr/local/bin/$(echo "$src" | tr -d 3)"; done; \
+    pip install --no-cache-dir --no-compile pip==24.0 setuptools==65.5.1; \
+    find /usr/local -depth -type d -name __pycache__ -exec rm -rf '{}' +; \
+    test "$(python --version)" = "Python $PYTHON_VERSION"; \
+    # The Debian packages the slim image needs: those whose libraries /usr/local's programs load
+    # (as the official slim image finds them; tkinter's Tk left out there too).
+    find /usr/local -type f -executable -not -name '*tkinter*' -exec ldd '{}' ';' \
+        | awk '/=>/ { so = $(NF-1); if (index(so, "/usr/local/") == 1) next; sub("^/(usr/)?", "", so); print "*" so }' \
+        | sort -u | xargs -r dpkg-query --search | cut -d: -f1 | sort -u > /runtime-packages
+
+FROM buildpack AS python-full
+ARG RECIPE
+COPY --from=compiled /usr/local /usr/local
+RUN ldconfig
+LABEL workshop.recipe=$RECIPE workshop.stand-in="CPython 3.11.2 compiled into /usr/local on buildpack-deps:bookworm"
+CMD ["python3"]
+
+FROM debian:bookworm-slim AS python-slim
+ARG RECIPE
+ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 \
+    PYTHON_VERSION=3.11.2 \
+    PIP_CERT=/usr/local/share/workshop/proxy-ca.crt \
+    PIP_TRUSTED_HOST=127.0.0.1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN --mount=type=bind,from=compiled,source=/runtime-packages,target=/tmp/runtime-packages \
+    apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        ca-certificates netbase tzdata $(cat /tmp/runtime-packages) \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=compiled /usr/local /usr/local
+RUN ldconfig && python3 --version
+LABEL workshop.recipe=$RECIPE workshop.stand-in="CPython 3.11.2 compiled into /usr/local on debian:bookworm-slim"
 CMD ["python3"]
 DOCKERFILE
-    log "building $tag"
-    "$DOCKER" build --network=host -q --build-arg "EXTRA_PACKAGES=$extra" --build-arg "RECIPE=$RECIPE" \
-        -t "$tag" "$ctx" >/dev/null
+    local target
+    for target in python-full:python:3.11-bookworm python-slim:python:3.11-slim-bookworm; do
+        tag=${target#*:}
+        log "building $tag (CPython $PYTHON_VERSION compiled once for both: about 5 minutes)"
+        "$DOCKER" build --network=host -q --target "${target%%:*}" --build-arg "MIRROR=$MIRROR" \
+            --build-arg "BUILDPACK_PACKAGES=$(echo $BUILDPACK_DEPS)" --build-arg "RECIPE=$recipe" \
+            -t "$tag" "$ctx" >/dev/null
+    done
     rm -rf "$ctx"
-    log "built $tag"
+    log "built python:3.11-bookworm and python:3.11-slim-bookworm"
 }
 
-# What buildpack-deps:bookworm (the base of the official python:3.11) adds: compilers,
-# version control, and the -dev libraries most source builds want.
-BUILDPACK_DEPS="autoconf automake bzip2 curl default-libmysqlclient-dev dpkg-dev file g++ gcc git
- imagemagick libbz2-dev libc6-dev libcurl4-openssl-dev libdb-dev libevent-dev libffi-dev
- libgdbm-dev libglib2.0-dev libgmp-dev libjpeg-dev libkrb5-dev liblzma-dev libmagickcore-dev
- libmagickwand-dev libmaxminddb-dev libncurses-dev libpng-dev libpq-dev libreadline-dev
- libsqlite3-dev libssl-dev libtool libwebp-dev libxml2-dev libxslt1-dev libyaml-dev make
- mercurial openssh-client patch procps python3-dev subversion unzip wget xz-utils zlib1g-dev"
+# What buildpack-deps:bookworm (the base of the official python:3.11) has (curl, scm and the
+# -dev libraries most source builds want), and what the official image's Python build adds
+# (libbluetooth-dev tk-dev uuid-dev).
+BUILDPACK_DEPS="autoconf automake bzip2 ca-certificates curl default-libmysqlclient-dev dirmngr dpkg-dev
+ file g++ gcc git gnupg imagemagick libbluetooth-dev libbz2-dev libc6-dev libcurl4-openssl-dev libdb-dev
+ libevent-dev libffi-dev libgdbm-dev libglib2.0-dev libgmp-dev libjpeg-dev libkrb5-dev liblzma-dev
+ libmagickcore-dev libmagickwand-dev libmaxminddb-dev libncurses-dev libpng-dev libpq-dev
+ libreadline-dev libsqlite3-dev libssl-dev libtool libwebp-dev libxml2-dev libxslt1-dev libyaml-dev
+ make mercurial netbase openssh-client patch procps subversion tk-dev unzip uuid-dev wget xz-utils
+ zlib1g-dev"
 
 # Stand-in for PyTorch's CPU wheel index: a PEP 503 "simple" index on loopback holding
 # `pip download torch==2.13.0` (the CPU build on this machine). Builds run with
@@ -209,12 +302,8 @@ model_image() {
 }
 
 ensure_engine
-RECIPE=$(recipe_hash)
 build_debian_slim
-build_python python:3.11-slim ""
-build_python python:3.11 "$(echo $BUILDPACK_DEPS)"
-# The stand-ins are bookworm: the tag that pins that release names the same image.
-"$DOCKER" tag python:3.11 python:3.11-bookworm
-"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^(debian:bookworm-slim|python:3.11(-slim|-bookworm)?) ' >&2
+build_pythons
+"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^(debian:bookworm-slim|python:3.11-(slim-)?bookworm) ' >&2
 torch_index
 model_image
