@@ -8,13 +8,9 @@ BERT tokenizer, which makes token_type_ids that DistilBERT's forward() does not 
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from workshop import config
-from workshop.build import build
-from workshop.engine import client
+from workshop import config, hubshape
 from workshop.run import run_container
 
 SCRIPT = r"""
@@ -50,10 +46,8 @@ print("difference=" + str(float(np.abs(onnx_logits - torch_logits).max())))
 @pytest.fixture(scope="module")
 def exporter() -> str:
     """The exporter stage of onnx.Dockerfile (torch, transformers, onnxruntime), from the build cache."""
-    tag = f"workshop-test-exporter:{uuid.uuid4().hex[:8]}"
-    build(config.dockerfile("onnx"), tag, target="exporter", quiet=True)
-    yield tag
-    client().images.remove(tag, force=True)
+    with hubshape.exporter() as tag:
+        yield tag
 
 
 @pytest.mark.docker

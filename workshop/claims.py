@@ -293,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"rewrite the arm64 tables of {PLATFORM_SIZES.relative_to(config.REPO_ROOT)}")
     parser.add_argument("--hub-model", nargs=2, type=Path, metavar=("FOLDER", "ONNX_FOLDER"),
                         help="first record the hub model's bytes: a folder with its architecture (config.json, "
-                             "model.safetensors, tokenizer) and that folder exported by app/export_onnx.py")
+                             "model.safetensors, tokenizer) and that folder exported by app/export_onnx.py "
+                             "(python -m workshop.hubshape OUT makes both)")
     args = parser.parse_args(argv)
     if not args.derive_arm64:
         parser.print_usage(sys.stderr)
@@ -307,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         data["hub model"] = {
             "name": config.DEFAULT_MODEL_ID, **measure_model(*args.hub_model),
             "method": "measured here on a model of the hub model's architecture (DistilBERT: dim 768, 6 layers, "
-                      "12 heads, vocabulary 30,522, two labels; untrained, for its bytes only) and its ONNX export; "
+                      "12 heads, vocabulary 30,522, two labels; untrained, for its bytes only: "
+                      "python -m workshop.hubshape) and its ONNX export; "
                       "its model.safetensors has the hub's byte count (267,832,560)"}
         PLATFORM_SIZES.write_text(json.dumps(data, indent=2) + "\n")
     logging.basicConfig(level=logging.INFO, format="%(message)s")

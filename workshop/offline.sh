@@ -116,9 +116,9 @@ CFG
 # is that release: Debian's mirror is reachable here, python.org is not), on buildpack-deps for the
 # full image; the slim image gets the same /usr/local and only the libraries it loads. One
 # compile serves both (the official recipe compiles twice). Left out: profile-guided and
-# link-time optimization (--enable-optimizations --with-lto run the test suite to profile: half an
-# hour on two cores), which make the interpreter faster, not its files elsewhere.
-PYTHON_VERSION=3.11.2
+# link-time optimization (--enable-optimizations --with-lto: the build then runs Python's test
+# suite to profile the interpreter), which make the interpreter faster, not its files elsewhere.
+PYTHON_VERSION=3.11.2  # the upstream version of bookworm's python3.11 (the compile checks it)
 build_pythons() {
     local recipe tag
     recipe=$(python_recipe)
@@ -131,7 +131,7 @@ build_pythons() {
     cp "$HOST_CA" "$ctx/proxy-ca.crt"
     cat >"$ctx/Dockerfile" <<'DOCKERFILE'
 # Python's source: Debian's python3.11 source package for bookworm (deb-src); its orig tarball is
-# python.org's Python-3.11.2.tgz, checked against the signed Sources index by apt.
+# python.org's release tarball (Python-3.11.2.tgz), checked against the signed Sources index by apt.
 FROM debian:bookworm-slim AS source
 ARG MIRROR
 RUN printf 'deb-src %s bookworm main\n' "$MIRROR" > /etc/apt/sources.list.d/sources.list \
@@ -141,22 +141,27 @@ RUN printf 'deb-src %s bookworm main\n' "$MIRROR" > /etc/apt/sources.list.d/sour
  && tar -xf python3.11_*.orig.tar.* -C python --strip-components=1 \
  && rm -rf python3.11_* /var/lib/apt/lists/*
 
-# buildpack-deps:bookworm (the official full image's base), with what its Python build adds.
-FROM debian:bookworm-slim AS buildpack
-ARG BUILDPACK_PACKAGES
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $BUILDPACK_PACKAGES \
- && rm -rf /var/lib/apt/lists/*
-# Under another name, because ca-certificates regenerates the standard bundle.
-COPY proxy-ca.crt /usr/local/share/workshop/proxy-ca.crt
+# What both images set: Python first on PATH, its version, and pip's settings for this machine.
+FROM debian:bookworm-slim AS python-env
+ARG PYTHON_VERSION
 # pip caches downloads only from https or a trusted host: trusting loopback lets the local torch
 # index (plain http) fill pip's cache, as https://download.pytorch.org does.
 ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 \
-    PYTHON_VERSION=3.11.2 \
+    PYTHON_VERSION=$PYTHON_VERSION \
     PIP_CERT=/usr/local/share/workshop/proxy-ca.crt \
     PIP_TRUSTED_HOST=127.0.0.1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# buildpack-deps:bookworm (the official full image's base), with what its Python build adds.
+FROM python-env AS buildpack
+ARG BUILDPACK_PACKAGES
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $BUILDPACK_PACKAGES \
+ && rm -rf /var/lib/apt/lists/*
+# The host's proxy CA (PIP_CERT), under another name, because ca-certificates regenerates the
+# standard bundle. In /usr/local, so the slim image gets it with Python.
+COPY proxy-ca.crt /usr/local/share/workshop/proxy-ca.crt
 
 # The compile: docker-library's configure flags but the optimizations (above); the rpath lets
 # python find libpython3.11.so wherever /usr/local is copied. Then what the official images strip
@@ -188,17 +193,11 @@ FROM buildpack AS python-full
 ARG RECIPE
 COPY --from=compiled /usr/local /usr/local
 RUN ldconfig
-LABEL workshop.recipe=$RECIPE workshop.stand-in="CPython 3.11.2 compiled into /usr/local on buildpack-deps:bookworm"
+LABEL workshop.recipe=$RECIPE workshop.stand-in="CPython $PYTHON_VERSION compiled into /usr/local on buildpack-deps:bookworm"
 CMD ["python3"]
 
-FROM debian:bookworm-slim AS python-slim
+FROM python-env AS python-slim
 ARG RECIPE
-ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 \
-    PYTHON_VERSION=3.11.2 \
-    PIP_CERT=/usr/local/share/workshop/proxy-ca.crt \
-    PIP_TRUSTED_HOST=127.0.0.1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN --mount=type=bind,from=compiled,source=/runtime-packages,target=/tmp/runtime-packages \
     apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -206,14 +205,14 @@ RUN --mount=type=bind,from=compiled,source=/runtime-packages,target=/tmp/runtime
  && rm -rf /var/lib/apt/lists/*
 COPY --from=compiled /usr/local /usr/local
 RUN ldconfig && python3 --version
-LABEL workshop.recipe=$RECIPE workshop.stand-in="CPython 3.11.2 compiled into /usr/local on debian:bookworm-slim"
+LABEL workshop.recipe=$RECIPE workshop.stand-in="CPython $PYTHON_VERSION compiled into /usr/local on debian:bookworm-slim"
 CMD ["python3"]
 DOCKERFILE
     local target
     for target in python-full:python:3.11-bookworm python-slim:python:3.11-slim-bookworm; do
         tag=${target#*:}
         log "building $tag (CPython $PYTHON_VERSION compiled once for both: about 5 minutes)"
-        "$DOCKER" build --network=host -q --target "${target%%:*}" --build-arg "MIRROR=$MIRROR" \
+        "$DOCKER" build --network=host -q --target "${target%%:*}" --build-arg "MIRROR=$MIRROR" --build-arg "PYTHON_VERSION=$PYTHON_VERSION" \
             --build-arg "BUILDPACK_PACKAGES=$(echo $BUILDPACK_DEPS)" --build-arg "RECIPE=$recipe" \
             -t "$tag" "$ctx" >/dev/null
     done
