@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,27 @@ def model_dir() -> Path:
     if not (path / "config.json").is_file():
         pytest.fail(f"no model in {path}: set WORKSHOP_MODEL_DIR or WORKSHOP_SHARED (see README)")
     return path
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """Headless Chromium: Debian's own build (Playwright's browser downloads need more than PyPI)."""
+    if CHROMIUM is None or importlib.util.find_spec("playwright") is None:
+        why = ("needs a Chromium on PATH (Debian: apt-get install chromium) and Playwright "
+               "(pip install -r requirements-dev.txt)")
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests: they {why}")
+        pytest.skip(why)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # As root (CI, containers) Chromium refuses to start inside its own sandbox.
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -331,6 +331,26 @@ def test_cleanup_removes_leftover_workshop_containers(http_image):
                 pass
 
 
+def test_cleanup_removes_the_containers_a_lesson_names_and_no_other(http_image):
+    """cleanup(names=...) removes a container the learner started by name (no workshop label), so the
+    lesson's `docker run --name` works again; a container whose name only contains it stays."""
+    client = engine.client()
+    name = f"lesson-api-{uuid.uuid4().hex[:8]}"
+    mine = client.containers.create(http_image, name=name)
+    other = client.containers.create(http_image, name=f"{name}-other")
+    try:
+        assert cleanup(names=(name,)) == 1
+        with pytest.raises(docker.errors.NotFound):
+            mine.reload()
+        other.reload()
+    finally:
+        for container in (mine, other):
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+
 def test_the_build_command_builds_two_at_a_time_and_prints_one_row_each():
     """`python -m workshop build NAME... --jobs 2` (setup's main job): every image built, run and
     listed once, in the order asked, whatever order the builds finish in."""

@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -135,3 +136,31 @@ def test_second_build_through_the_cache_fetches_nothing_upstream(tmp_path):
     assert FILE_DOWNLOAD.findall(second) == []
     print(f"first build: {len(UPSTREAM_REQUEST.findall(first))} upstream requests, {len(downloaded)} files "
           f"downloaded; second build: {len(served_again)} wheels served, 0 upstream requests")
+
+
+def test_a_learner_joins_the_rooms_cache_with_the_command_the_cache_prints(tmp_path):
+    """`cache serve` prints `python -m workshop cache join URL`; that command checks the cache answers
+    and records it in the learner's settings file (replacing an older address, keeping the rest).
+    Against an address where nothing answers it says so and writes nothing."""
+    settings = tmp_path / "workshop.env"
+    settings.write_text("WORKSHOP_MODEL_DIR=/models/x\nWORKSHOP_PACKAGE_CACHE=http://10.0.0.9:5000\n")
+    env = {**os.environ, "WORKSHOP_SETTINGS": str(settings)}
+    env.pop("WORKSHOP_PACKAGE_CACHE", None)
+    with running_cache(tmp_path, "http://127.0.0.1:9/simple") as cache:
+        deadline = time.monotonic() + 30  # serve prints the line once it has seen its own cache answer
+        while not (printed := re.search(r"python -m workshop cache join (\S+)", cache.log_from(0))):
+            assert time.monotonic() < deadline, cache.log_from(0)
+            time.sleep(0.2)
+        assert printed[1] == cache.url
+        # As printed, less the scheme a learner may leave out.
+        done = subprocess.run([sys.executable, "-m", "workshop", "cache", "join", printed[1].removeprefix("http://")],
+                              cwd=config.REPO_ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert settings.read_text().splitlines() == ["WORKSHOP_MODEL_DIR=/models/x", f"WORKSHOP_PACKAGE_CACHE={cache.url}"]
+    assert "restart your notebooks' kernels" in done.stdout
+    before = settings.read_text()
+    nobody = f"http://127.0.0.1:{_free_port()}"
+    done = subprocess.run([sys.executable, "-m", "workshop", "cache", "join", nobody], cwd=config.REPO_ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and f"no package cache answers at {nobody}/health" in done.stderr, done.stderr
+    assert settings.read_text() == before

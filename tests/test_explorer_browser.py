@@ -7,11 +7,8 @@ and that picking a layer in its dropdown shows that layer's files and waste.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -23,27 +20,7 @@ import requests
 from test_layers import build_test_image, remove_test_images
 from test_server import free_port
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    """Headless Chromium: Debian's own build (Playwright's browser downloads need more than PyPI)."""
-    if CHROMIUM is None or importlib.util.find_spec("playwright") is None:
-        why = ("needs a Chromium on PATH (Debian: apt-get install chromium) and Playwright "
-               "(pip install -r requirements-dev.txt)")
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser test: it {why}")
-        pytest.skip(why)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # As root (CI, containers) Chromium refuses to start inside its own sandbox.
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,11 @@
                           run an exercise's check on exercises/ (or solutions/)
   generate-exercises [--check]
                           regenerate exercises/ from solutions/ (--check: fail if out of date)
+  learner [--print]       open the learner's edition (learner/: the lessons without outputs) in JupyterLab
+  reset LESSON            put a lesson of the learner's edition back to its start (exercises stay)
+  generate-learner [--check]
+                          regenerate learner/ from notebooks/ (--check: fail if out of date)
+  site [--out DIR]        build the lesson site (the lessons with their outputs) into results/site/
   setup-check             the 00 setup check ([OK]/[FAIL] lines)
   prefetch [NAME ...]     before the day: build every image the lessons use (default: all of them)
                           and print the Docker disk it took
@@ -18,6 +23,10 @@
                           after the day: remove the workshop's containers, images and build cache
                           (never the base images) and print the disk given back; then stop the
                           current engine of workshop/current-engine.sh, if any, and delete its data
+  pull LESSON --registry HOST:PORT
+                          a lesson's images (and the earlier lessons') from the room's registry
+  room serve [--port 5001] [--publish] | room save DIR | room load DIR
+                          the instructor's plan B: a registry of every lesson's image, or tarballs
   cache serve [--port 5000] [--host 0.0.0.0] [--prefetch]
                           the instructor's classroom package cache (see README)
   cache prefetch [--cache URL]
@@ -100,12 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compressed", action="store_true", help="also gzip each layer to report compressed size")
     sub.add_parser("check", help="check an exercise", add_help=False)
     sub.add_parser("generate-exercises", help="regenerate exercises/ from solutions/", add_help=False)
+    sub.add_parser("learner", help="open the learner's edition in JupyterLab", add_help=False)
+    sub.add_parser("reset", help="put a lesson of the learner's edition back to its start", add_help=False)
+    sub.add_parser("generate-learner", help="regenerate learner/ from notebooks/", add_help=False)
+    sub.add_parser("site", help="build the lesson site", add_help=False)
     sub.add_parser("setup-check", help="is this machine ready for the workshop?", add_help=False)
     p = sub.add_parser("prefetch", help="build the lessons' images before the day")
     p.add_argument("names", nargs="*", metavar="NAME")
     p = sub.add_parser("clean", help="remove the workshop's containers, images and build cache")
     p.add_argument("--keep-build-cache", action="store_true", help="leave the build cache alone")
     sub.add_parser("cache", help="classroom package cache (instructors)", add_help=False)
+    sub.add_parser("pull", help="a lesson's images from the room's registry", add_help=False)
+    sub.add_parser("room", help="the room's registry and image tarballs (instructors)", add_help=False)
 
     argv = sys.argv[1:] if argv is None else argv
     args, rest = parser.parse_known_args(argv)
@@ -123,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("check", "generate-exercises"):
             from workshop import exercises
             return exercises.main(argv)
+        if args.command in ("learner", "reset", "generate-learner"):
+            from workshop import learner
+            return learner.main(argv)
+        if args.command == "site":
+            from workshop import site
+            return site.main(rest)
         if args.command == "setup-check":
             from workshop import setup_check
             return setup_check.main(rest)
@@ -136,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
             if said := housekeeping.clean_current_engine():
                 print(said)
             return 0
+        if args.command in ("pull", "room"):
+            from workshop import room
+            return room.main(argv)
         if args.command == "cache":
             from workshop import classroom
             return classroom.main(rest)

@@ -157,8 +157,8 @@ def serve(host: str, port: int, cache_dir: Path, prefetch_first: bool) -> int:
         if prefetch_first:
             _print_prefetch(local_url)
         advertised = lan_address() if host in ("0.0.0.0", "") else host
-        print(f"\nLearners set (or add to .workshop.env without 'export'):\n"
-              f"  export WORKSHOP_PACKAGE_CACHE=http://{advertised}:{port}\n", flush=True)
+        print(f"\nLearners run, at the repository's root:\n"
+              f"  python -m workshop cache join http://{advertised}:{port}\n", flush=True)
         return process.wait()
     except KeyboardInterrupt:
         return 0
@@ -166,6 +166,23 @@ def serve(host: str, port: int, cache_dir: Path, prefetch_first: bool) -> int:
         if process.poll() is None:
             process.terminate()
             process.wait()
+
+
+def join(cache_url: str) -> str:
+    """Make this machine's builds install through the room's cache: WORKSHOP_PACKAGE_CACHE in the
+    settings file, once the cache answers. Return what was done, in a sentence."""
+    url = cache_url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        url = f"http://{url}"
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=5):
+            pass
+    except OSError as error:
+        raise RuntimeError(f"no package cache answers at {url}/health ({getattr(error, 'reason', error)}): "
+                           "check the address on the board, and that this laptop is on the room's network") from None
+    path = config.write_setting("WORKSHOP_PACKAGE_CACHE", url)
+    return (f"builds now install through {url} (WORKSHOP_PACKAGE_CACHE in {path}); "
+            "restart your notebooks' kernels, so that $BUILD_FLAGS carries it")
 
 
 def _print_prefetch(cache_url: str) -> None:
@@ -184,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: every interface)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help=f"default: {DEFAULT_CACHE_DIR}")
     p.add_argument("--prefetch", action="store_true", help="first download every wheel the images install")
+    p = sub.add_parser("join", help="learners: install through the room's cache (writes .workshop.env)")
+    p.add_argument("url", metavar="URL", help="the cache's address, as the instructor's screen shows it")
     p = sub.add_parser("prefetch", help="fill a running cache with every wheel the images install")
     p.add_argument("--cache", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the cache's base URL")
     args = parser.parse_args(argv)
@@ -191,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.action == "serve":
             return serve(args.host, args.port, args.cache_dir, args.prefetch)
+        if args.action == "join":
+            print(join(args.url))
+            return 0
         _print_prefetch(args.cache.rstrip("/"))
         return 0
     except RuntimeError as exc:

@@ -37,6 +37,16 @@ def read_settings(path: Path | None = SETTINGS_FILE) -> dict[str, str]:
     return settings
 
 
+def write_setting(key: str, value: str, path: Path | None = SETTINGS_FILE) -> Path:
+    """Set KEY=VALUE in the settings file (replacing the key's line, or adding one); return the file."""
+    if path is None:
+        raise ValueError("WORKSHOP_SETTINGS is empty: there is no settings file to write to")
+    lines = path.read_text().splitlines() if path.is_file() else []
+    kept = [line for line in lines if line.partition("=")[0].strip() != key]
+    path.write_text("\n".join([*kept, f"{key}={value}"]) + "\n")
+    return path
+
+
 # Set before anything below reads the environment, and before transformers is imported anywhere
 # (HF_HUB_OFFLINE is read at import); child processes (docker, Jupyter kernels) inherit them.
 for _key, _value in read_settings().items():

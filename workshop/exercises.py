@@ -265,20 +265,25 @@ def generate(check_only: bool = False, *, solutions_dir: Path = SOLUTIONS_DIR, e
     Returns the files that differ from what the generator writes (changed, new, or stale ones
     whose solution is gone); with ``check_only`` nothing is written.
     """
-    wanted = render_all(solutions_dir, exercises)
-    changed = [exercises_dir / name for name, text in wanted.items()
-               if not (exercises_dir / name).is_file() or (exercises_dir / name).read_text(encoding="utf-8") != text]
-    stale = sorted(p for p in exercises_dir.glob("*") if p.is_file() and p.name not in wanted
-                   and (p.suffix in SUFFIXES or p.name == "README.md"))
+    return sync(render_all(solutions_dir, exercises), exercises_dir, check_only=check_only,
+                generated=lambda p: p.suffix in SUFFIXES or p.name == "README.md")
+
+
+def sync(wanted: Mapping[str, str], directory: Path, *, check_only: bool, generated: Callable[[Path], bool]) -> list[Path]:
+    """Make `directory` hold `wanted` (file name -> text): write what differs, remove the files
+    `generated` claims that are no longer wanted. Return those files; with `check_only`, touch nothing."""
+    changed = [directory / name for name, text in wanted.items()
+               if not (directory / name).is_file() or (directory / name).read_text(encoding="utf-8") != text]
+    stale = sorted(p for p in directory.glob("*") if p.is_file() and p.name not in wanted and generated(p))
     if not check_only:
-        exercises_dir.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
         for path in changed:
             # newline="\n": the same bytes on Windows, so the CI comparison holds everywhere.
             path.write_text(wanted[path.name], encoding="utf-8", newline="\n")
             log.info("wrote %s", path)
         for path in stale:
             path.unlink()
-            log.info("removed %s (its solution is gone)", path)
+            log.info("removed %s (no longer generated)", path)
     return changed + stale
 
 

@@ -169,15 +169,18 @@ def serve(image: str, *, command: str | list[str] | None = None, env: dict[str, 
         _remove(container)
 
 
-def cleanup(image: str | None = None) -> int:
+def cleanup(image: str | None = None, *, names: tuple[str, ...] = ()) -> int:
     """Remove workshop containers left behind (by a crashed kernel, say); return how many.
 
-    With `image`, only the containers started from it.
+    With `image`, only the containers started from it. `names`: containers a lesson has the
+    learner start by hand (`docker run --name ...`), removed too, so the lesson runs again.
     """
     filters: dict[str, Any] = {"label": LABEL}
     if image:
         filters["ancestor"] = image
     leftovers = engine.client().containers.list(all=True, filters=filters)
+    for name in names:  # the engine's name filter matches substrings: anchored here
+        leftovers += engine.client().containers.list(all=True, filters={"name": f"^/?{name}$"})
     for container in leftovers:
         log.info("removing leftover container %s (%s)", container.name, container.attrs["Config"]["Image"])
         _remove(container)
