@@ -2,7 +2,9 @@
 #
 # This is naive.Dockerfile on python:3.11-slim-bookworm, without its install step. Lesson 03 showed why
 # the plain install fails on slim. Goal: the build succeeds, the image classifies the sample
-# text, and neither the final filesystem nor any layer of the image holds gcc.
+# text, and neither the final filesystem nor any layer of the image holds gcc. Install
+# app/requirements.txt as naive.Dockerfile does, with --extra-index-url "$TORCH_INDEX_URL" (the
+# ARG below): without it pip takes PyPI's torch, the CUDA build, gigabytes a CPU never uses.
 #
 # Checked from the repository root by `python -m workshop check 03-fix-slim`: it builds this
 # file (minutes the first time), imports wordcount in the image, looks for gcc in the image and

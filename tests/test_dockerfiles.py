@@ -192,15 +192,15 @@ def test_multistage_runtime_holds_only_the_app_and_the_venv(build, client):
 @pytest.mark.docker
 def test_naive_copies_the_whole_context_except_what_dockerignore_excludes(build, client):
     """naive's `COPY . .` brings tests and the workshop's code along, but never .git, __pycache__,
-    or what learners save during the day (notebooks, exercises)."""
+    or what learners save during the day (notebooks, their learner's edition, exercises)."""
     image = build("naive")
-    paths = ["/srv/tests", "/srv/workshop", "/srv/.git", "/srv/notebooks", "/srv/exercises"]
+    paths = ["/srv/tests", "/srv/workshop", "/srv/.git", "/srv/notebooks", "/srv/learner", "/srv/exercises"]
     found = {path: _path_exists(client, image, path) for path in paths}
     caches = client.containers.run(
         image, ["find", "/srv", "-name", "__pycache__", "-not", "-path", "*/site-packages/*"], remove=True
     )
     assert (found, caches.decode()) == ({"/srv/tests": True, "/srv/workshop": True, "/srv/.git": False,
-                                         "/srv/notebooks": False, "/srv/exercises": False}, "")
+                                         "/srv/notebooks": False, "/srv/learner": False, "/srv/exercises": False}, "")
 
 
 @pytest.mark.docker

@@ -147,15 +147,22 @@ def test_disk_usage_passes_on_other_engine_errors(monkeypatch):
         engine.disk_usage()
 
 
-def test_disk_usage_asks_again_when_the_engine_lost_a_record_meanwhile(monkeypatch):
+@pytest.mark.parametrize("lost", [
+    docker.errors.NotFound("404 Client Error: Not Found for url: http+docker://localhost/v1.51/system/df"),
+    docker.errors.APIError("500 Server Error for http+docker://localhost/v1.51/system/df: Internal Server Error "
+                           "(\"lstat /var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/"
+                           "snapshots/26/fs/usr/local/lib/x.pyc.1396: no such file or directory\")"),
+], ids=["404", "500-lstat"])
+def test_disk_usage_asks_again_when_the_engine_lost_a_record_meanwhile(monkeypatch, lost):
     """Docker 28's containerd store answers 404 when a snapshot it was counting went away (a build
-    stopped a moment before: lesson 04 in CI); the next request is answered."""
+    stopped a moment before: lesson 04 in CI), or 500 when a file in one did (a running build
+    replaced it: CI's disk sampler, 2026-12-07); the next request is answered."""
     real, calls = engine.client().df, []
 
     def lose_one_then_answer():
         calls.append(1)
         if len(calls) == 1:
-            raise docker.errors.NotFound("404 Client Error: Not Found for url: http+docker://localhost/v1.51/system/df")
+            raise lost
         return real()
 
     monkeypatch.setattr(engine.client(), "df", lose_one_then_answer)

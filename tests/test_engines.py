@@ -139,8 +139,12 @@ def test_the_workshop_prints_one_size_on_both_stores(engines, tmp_path):
             engine_size = engines[store].images.get(TAG).attrs["Size"]
         finally:
             engines[store].images.remove(TAG, force=True)
-        if store == "containerd":  # compressed: the base to about 40 %, 5 MB of zeros to a few kB
-            assert engine_size < report["dive"]["size_bytes"] / 2
+        if store == "containerd":
+            # Size is the compressed content there: BuildKit's gzipped layers add a few kB for the
+            # 5 MB of zeros (the base's own share depends on how it arrived: a pull brings it
+            # compressed, `docker load` of a classic store's save as it was).
+            base_size = engines[store].images.get("debian:bookworm-slim").attrs["Size"]
+            assert engine_size - base_size < 100_000 < 5 * MB <= sum(added[store])
             assert printed[store] == report["dive"]["size_bytes"]
         else:
             assert printed[store] == engine_size

@@ -99,3 +99,24 @@ def test_a_registry_on_a_taken_port_says_so(registry, tmp_path):
     with pytest.raises(RuntimeError, match=f"is port {port} already in use"):
         room.start(tmp_path, host="127.0.0.1", port=port, timeout=10)
 
+
+
+@pytest.mark.docker
+def test_the_main_job_pulls_a_base_image_the_engine_does_not_list(registry, lesson_images):
+    """build.pull_bases pulls what `docker image ls` lacks (BuildKit on the classic store pulls a
+    base for itself without listing it), and leaves alone what is there: here a base served by the
+    registry on loopback, as Docker Hub serves python:3.11-bookworm."""
+    from workshop.build import pull_bases
+
+    repo, ids = lesson_images
+    base = f"{registry.address}/{repo}-base:bookworm"
+    client().images.get(ids["naive"]).tag(base)
+    for line in client().images.push(base, stream=True, decode=True):
+        assert "error" not in line, line
+    client().images.remove(base)
+    try:
+        assert pull_bases([base]) == [base]
+        assert client().images.get(base).id == ids["naive"]
+        assert pull_bases([base]) == []
+    finally:
+        client().images.remove(base, force=True)

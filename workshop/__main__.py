@@ -56,6 +56,9 @@ def _build(names: list[str], jobs: int = 1) -> int:
     if names == ["all"]:
         from workshop.housekeeping import LESSON_IMAGES
         names = list(LESSON_IMAGES)
+    if not config.offline():  # offline rooms have their stand-ins; elsewhere BuildKit would not list them
+        from workshop.build import pull_bases
+        pull_bases()
 
     def build_and_run(name: str) -> tuple[str, ...]:
         tag = f"{config.IMAGE_REPO}:{name}"

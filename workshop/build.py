@@ -174,6 +174,30 @@ def build_named(name: str, *, quiet: bool = False) -> BuildResult:
     return build(dockerfile, f"{config.IMAGE_REPO}:{name}", target=target, build_args=build_args, quiet=quiet)
 
 
+def pull_bases(names: list[str] | None = None) -> list[str]:
+    """Pull the base images our Dockerfiles start FROM that this engine does not list yet; return them.
+
+    BuildKit on the classic image store pulls a build's base image for itself and does not list it
+    among the engine's images (moby/moby#39229), so the lessons' `docker image ls python`, layer
+    tables and size comparisons would not find it: the setup's main job pulls them as images first.
+    Offline rooms have them already (workshop/offline.sh).
+    """
+    from workshop.setup_check import base_images
+
+    pulled = []
+    for image in names if names is not None else base_images():
+        try:
+            engine.get_image(image)
+            continue
+        except engine.ImageMissing:
+            pass
+        log.info("$ docker pull %s", image)
+        repository, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+        engine.client().images.pull(repository, tag=tag)
+        pulled.append(image)
+    return pulled
+
+
 def ensure(name: str) -> str:
     """The tag of bert-classifier:NAME, an earlier lesson's image, built first if this machine
     lacks it (a skipped lesson; minutes on a cold cache). The lessons' own builds are typed."""

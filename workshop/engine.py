@@ -166,15 +166,18 @@ def disk_usage() -> dict:
     Docker Engine before 23 runs one such request at a time and answers a second one, asked while
     the first is running (another notebook, `docker system df` in a terminal), with an error
     ("a disk usage operation is already running"): wait for the first one and ask again. Docker 28
-    on the containerd store answers 404 when something it was counting went away meanwhile (the
-    snapshots of a build just stopped): ask again too.
+    on the containerd store answers 404, or 500 with "no such file or directory", when something it
+    was counting went away meanwhile (the snapshots of a build just stopped, a file a running build
+    replaced): ask again too.
     """
     deadline = time.monotonic() + DISK_USAGE_WAIT
     while True:
         try:
             return client().df()
         except docker.errors.APIError as error:
-            passing = isinstance(error, docker.errors.NotFound) or "disk usage operation is already running" in str(error)
+            passing = (isinstance(error, docker.errors.NotFound)
+                       or any(why in str(error) for why in ("disk usage operation is already running",
+                                                            "no such file or directory")))
             if not passing or time.monotonic() > deadline:
                 raise
         time.sleep(0.2)

@@ -220,7 +220,7 @@ def _readme(exercises: list[Exercise], files: Mapping[str, str], hints: str = ""
     )
     return f"""# Exercises
 
-One exercise per file; each belongs to the lesson of the same number in `notebooks/`.
+One exercise per file; each belongs to the lesson of the same number (in `learner/`, your edition of the lessons).
 Edit the files here. Each region to fill in is marked `# YOUR CODE HERE`.
 
 - A notebook exercise ends with a cell that checks your answer: run it top to bottom.

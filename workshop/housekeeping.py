@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import docker.errors
 
 from workshop import config, engine, journey, layers, run
-from workshop.build import build_named
+from workshop.build import build_named, pull_bases
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class Prefetched:
 def prefetch(names: Iterable[str] = LESSON_IMAGES) -> Prefetched:
     """Build `names` (bert-classifier:NAME) so that the lessons' builds come from the cache."""
     before = disk_use()
+    if not config.offline():
+        pull_bases()
     tags = []
     for name in names:
         tags.append(build_named(name).tag)

@@ -105,6 +105,9 @@ def source_tree(root: Path) -> Path:
         if source.is_file() and not name.startswith(("learner/", "tests/", ".")):
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
+    # The exercises point learners at their edition (learner/, no outputs); the site is the reference's.
+    for page in (root / "exercises").glob("*.ipynb"):
+        page.write_text(page.read_text().replace("](../learner/", "](../notebooks/"))
     lessons = sorted((root / "notebooks").glob("[0-9][0-9]-*.ipynb"))
     date = saved_run_date(lessons)
     (root / "_config.yml").write_text(CONFIG.format(date=date, short="Docker 20.10, stand-in bases and model"))
