@@ -192,8 +192,7 @@ def pull_bases(names: list[str] | None = None) -> list[str]:
         except engine.ImageMissing:
             pass
         log.info("$ docker pull %s", image)
-        repository, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
-        engine.client().images.pull(repository, tag=tag)
+        engine.client().images.pull(image)  # the SDK splits NAME:TAG itself, a registry's port included
         pulled.append(image)
     return pulled
 

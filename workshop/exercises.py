@@ -287,6 +287,16 @@ def sync(wanted: Mapping[str, str], directory: Path, *, check_only: bool, genera
     return changed + stale
 
 
+def report_sync(changed: list[Path], check_only: bool, folder: str, source: str, command: str) -> int:
+    """Print what `sync` did (or, checking, what it would do) to `folder`; the command's exit code."""
+    if check_only and changed:
+        print(f"{folder} is out of date with {source} for: " + ", ".join(p.name for p in changed)
+              + f"\nrun: python -m workshop {command}")
+        return 1
+    print(f"{folder} is up to date" + ("" if check_only else f" ({len(changed)} file(s) written)"))
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Checks
 
@@ -363,14 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     if args.command == "generate-exercises":
-        changed = generate(check_only=args.check)
-        if args.check and changed:
-            print("exercises/ is out of date with solutions/ for: "
-                  + ", ".join(p.name for p in changed) + "\nrun: python -m workshop generate-exercises")
-            return 1
-        print(f"exercises/ is up to date ({len(changed)} file(s) written)" if not args.check
-              else "exercises/ is up to date")
-        return 0
+        return report_sync(generate(check_only=args.check), args.check, "exercises/", "solutions/", args.command)
 
     if args.exercise is None:
         for ex in registry().values():

@@ -33,7 +33,7 @@ import nbformat
 from nbformat.v4.rwbase import rejoin_lines
 
 from workshop import config
-from workshop.exercises import NOTEBOOK_METADATA, sync
+from workshop.exercises import NOTEBOOK_METADATA, report_sync, sync
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,14 @@ def _read(path: Path) -> nbformat.NotebookNode:
     return rejoin_lines(nbformat.from_dict(json.loads(path.read_text(encoding="utf-8"))))
 
 
+def _render(path: Path) -> str:
+    """The learner's copy of the reference notebook at `path`, as the file's text."""
+    return nbformat.writes(edition(_read(path))) + "\n"
+
+
 def render_all(reference_dir: Path = REFERENCE_DIR) -> dict[str, str]:
     """File name -> content of everything ``learner/`` should hold."""
-    files = {path.name: nbformat.writes(edition(_read(path))) + "\n" for path in lessons(reference_dir)}
+    files = {path.name: _render(path) for path in lessons(reference_dir)}
     files["README.md"] = README
     return files
 
@@ -123,7 +128,7 @@ def reset(lesson: str, *, reference_dir: Path = REFERENCE_DIR, learner_dir: Path
         shutil.copy2(target, kept)
         said = f"; your copy is in {kept}"
     learner_dir.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_all(reference_dir)[name], encoding="utf-8", newline="\n")
+    target.write_text(_render(matches[0]), encoding="utf-8", newline="\n")
     return f"{name} is back at its start{said}. Your exercises are untouched."
 
 
@@ -147,13 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     if args.command == "generate-learner":
-        changed = generate(check_only=args.check)
-        if args.check and changed:
-            print("learner/ is out of date with notebooks/ for: " + ", ".join(p.name for p in changed)
-                  + "\nrun: python -m workshop generate-learner")
-            return 1
-        print("learner/ is up to date" + ("" if args.check else f" ({len(changed)} file(s) written)"))
-        return 0
+        return report_sync(generate(check_only=args.check), args.check, "learner/", "notebooks/", args.command)
     if args.command == "reset":
         try:
             print(reset(args.lesson))
