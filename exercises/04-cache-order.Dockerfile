@@ -1,35 +1,35 @@
-# Exercise 04-cache-order: order the builder so that editing the app keeps the install cached.
+# Exercise 04-cache-order: order a builder so that editing the app neither reinstalls nor retrains.
 #
-# The builder below has no install step. Goal: the image installs app/runtime-requirements.txt
-# (wordcount included) into the venv the runtime stage copies, and a one-line change to
-# app/server.py rebuilds without running pip again.
+# Lesson 04 copied what pip reads before pip install, so an app change kept the install cached.
+# exercises/transfer-app/ (the ticket router, read its README.md) has a second slow step: it
+# trains its model while the image builds. Goal: the builder installs requirements.txt, trains
+# the model (python train.py data/tickets.csv model.joblib) and holds serve.py, so that the
+# runtime stage below can copy them; and a one-line change to serve.py rebuilds without running
+# pip or the training again.
 #
 # Checked from the repository root by `python -m workshop check 04-cache-order`: it builds this
-# file, imports transformers in the image, adds a line to a copy of app/server.py and builds
-# again (a build that runs pip is stopped and named), then runs the batch job. Stuck? The hints
-# are in exercises/README.md.
+# file with exercises/transfer-app/ as the build context, routes three messages through the
+# image, then adds a line to a copy of serve.py and builds again (a build that runs pip or
+# train.py again is named). Build it yourself with:
+# docker build -f exercises/04-cache-order.Dockerfile -t ticket-router:ordered exercises/transfer-app
+# Stuck? The hints are in exercises/README.md.
 
-FROM python:3.11-bookworm AS builder
+FROM python:3.11-slim-bookworm AS builder
 
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /srv
 
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 
-# YOUR CODE HERE: the builder's install step (the goal is at the top of this file)
+# YOUR CODE HERE: the builder's steps, in the order that keeps them cached (the goal is at the top of this file)
 
 FROM python:3.11-slim-bookworm
-
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-
 WORKDIR /srv
-
-# The app last: editing it rebuilds only this small layer.
-COPY app/ app/
-
-CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]
+COPY --from=builder /srv/model.joblib /srv/serve.py ./
+EXPOSE 8080
+CMD ["waitress-serve", "--port=8080", "serve:app"]

@@ -1,38 +1,38 @@
-# Exercise 05-cache-mount: keep pip's downloads between builds, out of the image.
+# Exercise 05-cache-mount: keep apt's downloads in BuildKit cache mounts.
 #
-# This is multistage.Dockerfile without its install step. Write the builder's install so that
-# after a change to app/runtime-requirements.txt pip finds again what it downloaded before, yet
-# no download cache ends up in any layer of the image. Torch still comes from PyTorch's CPU index
-# (the TORCH_INDEX_URL build argument below), and PIP_INDEX_URL stays declared for a classroom
-# package cache.
+# Lesson 05 kept pip's downloads in a cache mount. apt downloads too: every change to the line
+# that installs the builder's compiler and headers downloads all of them again. Goal: the
+# builder's apt-get step (it installs gcc, libc6-dev and libyaml-dev, as in exercise 04) keeps
+# apt's downloaded packages and lists in cache mounts, so that adding one package to that line
+# downloads that package alone; no layer stores them. The rest of the file is complete.
 #
-# Check it from the repository root (it builds this file and runs the image):
-#   python -m workshop check 05-cache-mount
-# The check passes when the install step keeps pip's cache (/root/.cache/pip) in a BuildKit
-# cache mount, pip may write to it, no layer holds pip's cache, torch is the CPU build and the
-# image classifies the sample.
+# Checked from the repository root by `python -m workshop check 05-cache-mount`: it builds this
+# file with exercises/yamlstats/ as the build context, then builds it again with one more package
+# on the apt-get line and counts the packages apt downloads, then runs the image's command.
+# Build it yourself with:
+# docker build -f exercises/05-cache-mount.Dockerfile -t yamlstats:cache exercises/yamlstats
+# Stuck? The hints are in exercises/README.md.
 
-FROM python:3.11-bookworm AS builder
+FROM python:3.11-slim-bookworm AS builder
+
+# YOUR CODE HERE: the builder's apt-get step, with cache mounts (the goal is at the top of this file)
 
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-
-WORKDIR /srv
-
-COPY app/runtime-requirements.txt app/
-COPY app/wordcount/ app/wordcount/
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+WORKDIR /src
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
-# YOUR CODE HERE: the install step of app/runtime-requirements.txt, its downloads cached across builds
+COPY . .
+RUN pip install --no-cache-dir .
 
 FROM python:3.11-slim-bookworm
-
+# hadolint ignore=DL3008
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends libyaml-0-2; \
+    rm -rf /var/lib/apt/lists/*
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-
 WORKDIR /srv
-
-COPY app/ app/
-
-CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]
+COPY samples/ samples/
+CMD ["python", "-m", "yamlstats", "samples/training.yaml"]

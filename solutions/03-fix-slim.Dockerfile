@@ -1,46 +1,46 @@
-# Exercise 03-fix-slim: make the slim build work, and leave no compiler behind.
+# Exercise 03-fix-slim: build a C extension that links a system library, on slim, and leave no
+# compiler behind.
 #
-# This is naive.Dockerfile on python:3.11-slim-bookworm, without its install step. Lesson 03 showed why
-# the plain install fails on slim. Goal: the build succeeds, the image classifies the sample
-# text, and neither the final filesystem nor any layer of the image holds gcc. Install
-# app/requirements.txt as naive.Dockerfile does, with --extra-index-url "$TORCH_INDEX_URL" (the
-# ARG below): without it pip takes PyPI's torch, the CUDA build, gigabytes a CPU never uses.
+# Lesson 03 compiled wordcount, which needs only a compiler. exercises/yamlstats/ (read its
+# README.md) is another C extension: it links libyaml, a library of its own. Goal: the build
+# succeeds on python:3.11-slim-bookworm, the image runs `python -m yamlstats` on the sample, and
+# neither the final filesystem nor any layer holds gcc or libyaml's headers.
 #
 # Checked from the repository root by `python -m workshop check 03-fix-slim`: it builds this
-# file (minutes the first time), imports wordcount in the image, looks for gcc in the image and
-# in every layer, and runs the batch job. Stuck? The hints are in exercises/README.md.
-# Hadolint rules broken on purpose (kept from naive): DL3008, DL3009, DL3015 on the curl line;
-# DL3008 on the compiler line, whose packages are gone before the layer is written.
+# file with exercises/yamlstats/ as the build context, imports yamlstats in the image, looks for
+# gcc and yaml.h in the image and in every layer, and runs the image's command. Build it yourself
+# with: docker build -f exercises/03-fix-slim.Dockerfile -t yamlstats:slim exercises/yamlstats
+# Stuck? The hints are in exercises/README.md.
 
 FROM python:3.11-slim-bookworm
 
-# The repo's app/ ends up at /srv/app.
-WORKDIR /srv
-
-# hadolint ignore=DL3008,DL3009,DL3015
-RUN apt-get update && apt-get install -y curl
-
+WORKDIR /src
 COPY . .
 
-# torch's CPU build, and a classroom package cache if there is one (as in slim.Dockerfile).
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# A classroom package cache, if there is one (as in the lessons' Dockerfiles).
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 
 # BEGIN SOLUTION: the install step (the goal is at the top of this file)
+# The compiler, the C library's headers and libyaml's (-dev) for the build; libyaml-0-2 named
+# too, so that apt marks it as wanted and the purge's --auto-remove keeps the library the
+# extension loads at run time.
 # hadolint ignore=DL3008
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends \
         gcc \
         libc6-dev \
+        libyaml-dev \
+        libyaml-0-2 \
     ; \
-    pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/requirements.txt; \
+    pip install --no-cache-dir .; \
     apt-get purge -y --auto-remove \
         gcc \
         libc6-dev \
+        libyaml-dev \
     ; \
     rm -rf /var/lib/apt/lists/*
 # END SOLUTION
 
-CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]
+CMD ["python", "-m", "yamlstats", "samples/training.yaml"]

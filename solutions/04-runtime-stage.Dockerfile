@@ -1,13 +1,18 @@
-# Exercise 04-runtime-stage: write the runtime stage of the multi-stage build.
+# Exercise 04-runtime-stage: write the runtime stage of a multi-stage build, for a C extension
+# that links a system library.
 #
-# The builder stage below is complete: it compiles and installs everything into the venv
-# /opt/venv. Goal: a last stage whose image has no compiler, never runs pip, imports every
-# package the builder installed, and classifies app/sample_data/sample_text.txt when run with
-# no arguments.
+# The builder stage below is complete: on python:3.11-bookworm, which has a compiler and many
+# libraries' headers, it compiles exercises/yamlstats/ (read its README.md) into the venv
+# /opt/venv. Goal: a last stage on python:3.11-slim-bookworm whose image has no compiler and no
+# headers, never runs pip, imports yamlstats, and runs `python -m yamlstats samples/training.yaml`
+# from /srv when started with no arguments.
 #
 # Checked from the repository root by `python -m workshop check 04-runtime-stage`: it builds
-# this file, looks for gcc, imports wordcount, reads the runtime stage's instructions for a pip
-# install, and runs the batch job. Stuck? The hints are in exercises/README.md.
+# this file with exercises/yamlstats/ as the build context, looks for gcc and yaml.h, imports
+# yamlstats, reads the runtime stage's instructions for a pip install, and runs the image's
+# command. Build it yourself with:
+# docker build -f exercises/04-runtime-stage.Dockerfile -t yamlstats:multistage exercises/yamlstats
+# Stuck? The hints are in exercises/README.md.
 
 FROM python:3.11-bookworm AS builder
 
@@ -16,24 +21,28 @@ FROM python:3.11-bookworm AS builder
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-WORKDIR /srv
-
-COPY app/runtime-requirements.txt app/
-COPY app/wordcount/ app/wordcount/
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+WORKDIR /src
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
-RUN pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
+COPY . .
+RUN pip install --no-cache-dir .
 
 # BEGIN SOLUTION: the runtime stage (the goal is at the top of this file)
 FROM python:3.11-slim-bookworm
+
+# The full base had libyaml (buildpack-deps installs libyaml-dev); slim does not. The extension
+# loads libyaml-0.so.2 at run time: its package without -dev, no compiler, no headers.
+# hadolint ignore=DL3008
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends libyaml-0-2; \
+    rm -rf /var/lib/apt/lists/*
 
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /srv
+COPY samples/ samples/
 
-COPY app/ app/
-
-CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]
+CMD ["python", "-m", "yamlstats", "samples/training.yaml"]
 # END SOLUTION

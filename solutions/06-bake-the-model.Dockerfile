@@ -1,84 +1,47 @@
-# Exercise 06-bake-the-model: an image that classifies with no network and nothing mounted.
+# Exercise 06-bake-the-model: bake another app's model into its image.
 #
-# This is baked.Dockerfile whose runtime stage does not receive the model: its model stage
-# already fetches the model's files into /model at build time (from the Hub, or from the image
-# MODEL_SOURCE names in a room without internet), but the runtime never copies them, so every
-# container still asks the Hub for its model when it starts. Goal: the runtime holds the model's
-# files and the app loads them from there, so that `docker run --rm --network none IMAGE`
-# classifies the sample; an edit to the app must still rebuild only the app's layer.
+# Lesson 06 copied the classifier's model folder into the image and named it in MODEL_ID.
+# exercises/transfer-app/ (the ticket router, read its README.md and serve.py) has a model of
+# another kind: one file, which the train stage below writes to /model/router.joblib. The
+# runtime stage never receives it, so serve.py finds no model and the container stops. Goal: the
+# runtime holds the trained model and serve.py loads it, so that `docker run --network none`
+# serves POST /route; the training data stays out of the image; an edit to serve.py rebuilds
+# without copying the model again.
 #
-# Check it from the repository root (it builds this file and runs the image):
-#   python -m workshop check 06-bake-the-model
-# The check passes when the image's MODEL_ID names a folder that a layer of the image fills,
-# that layer comes before the app's, and the batch run classifies the sample with
-# --network none and no folder mounted.
+# Checked from the repository root by `python -m workshop check 06-bake-the-model`: it builds
+# this file with exercises/transfer-app/ as the build context, starts the image with
+# --network none and routes three messages, and reads the order of the image's layers. Build it
+# yourself with:
+# docker build -f exercises/06-bake-the-model.Dockerfile -t ticket-router:baked exercises/transfer-app
+# Stuck? The hints are in exercises/README.md.
 
-# Where the model comes from: the model-from-hub stage below, or any image that holds the model
-# files in /model (an ARG before the first FROM may name a stage or an image in a later FROM).
-ARG MODEL_SOURCE=model-from-hub
-
-# Builder: has gcc and the Python headers, so wordcount compiles without any apt step.
-FROM python:3.11-bookworm AS builder
-
-# A virtual environment keeps every installed package under one folder we can copy whole.
-# Its bin/python is a symlink to the base image's interpreter, /usr/local/bin/python3, so builder
-# and runtime must have the same Python at the same path, and the same C library for the venv's
-# compiled code: keep both FROM lines on the same Python version and Debian release.
+FROM python:3.11-slim-bookworm AS builder
 RUN python -m venv /opt/venv
-# First on PATH, so python and pip below are the venv's.
 ENV PATH=/opt/venv/bin:$PATH
-
-# The repo's app/ ends up at /srv/app.
 WORKDIR /srv
-
-# Only what the install reads, before the app source: editing the app keeps the install cached.
-COPY app/runtime-requirements.txt app/
-COPY app/wordcount/ app/wordcount/
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
-# What the app imports, and nothing else. A BuildKit cache mount keeps pip's downloads between
-# builds without writing them into the layer (so no --no-cache-dir): after a change to the
-# requirements, pip downloads only what is new.
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
 
-# The model from the Hub, downloaded once at build time with the builder's huggingface_hub:
-# only the files the pipeline reads (the repo also holds TensorFlow, ONNX and older weights).
-FROM builder AS model-from-hub
-ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
-# A commit of the model's repository on the Hub, not its main branch: every build gets the same
-# files, whatever is pushed there later (transformers' own default for this pipeline pins it too).
-ARG MODEL_REVISION=714eb0fa89d2f80546fda750413ed43d93601a13
-# The weights, the tokenizer and config files, and README.md: the model card (licence, training
-# data, limitations) travels with the model.
-RUN python -c "import sys; from huggingface_hub import snapshot_download; \
-snapshot_download(sys.argv[1], revision=sys.argv[2], local_dir='/model', \
-                  allow_patterns=['*.json', '*.txt', 'model.safetensors', 'README.md'])" \
-    "$MODEL_ID" "$MODEL_REVISION"
+# Train: the builder's venv, the training script and its data; writes /model/router.joblib.
+FROM builder AS train
+COPY train.py .
+COPY data/ data/
+RUN mkdir /model && python train.py data/tickets.csv /model/router.joblib
 
-FROM ${MODEL_SOURCE} AS model
-
-# Runtime: slim, no compiler. It copies the builder's venv and never runs pip itself.
 FROM python:3.11-slim-bookworm
-
-# torch, transformers, flask, gunicorn and the compiled wordcount, with their scripts.
 COPY --from=builder /opt/venv /opt/venv
-# The venv's python, pip-installed packages and gunicorn come first.
 ENV PATH=/opt/venv/bin:$PATH
-
-# BEGIN SOLUTION: the model in the runtime, and where the app finds it (the goal is at the top of this file)
-# The model's files: after the venv, before the app, so an app change leaves both cached.
-COPY --from=model /model /opt/model
-# The app loads the baked model and never asks the Hub for anything.
-ENV MODEL_ID=/opt/model \
-    HF_HUB_OFFLINE=1
-# END SOLUTION
-
 WORKDIR /srv
 
-# The app last: editing it rebuilds only this small layer.
-COPY app/ app/
+# BEGIN SOLUTION: the model, where serve.py will find it (the goal is at the top of this file)
+# serve.py loads the file MODEL_PATH names (read its docstring). Copied before serve.py: an
+# edit to the app leaves this layer cached.
+COPY --from=train /model/router.joblib /opt/model/router.joblib
+ENV MODEL_PATH=/opt/model/router.joblib
+# END SOLUTION
 
-# Classify the sample file once and exit.
-CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]
+COPY serve.py .
+EXPOSE 8080
+CMD ["waitress-serve", "--port=8080", "serve:app"]

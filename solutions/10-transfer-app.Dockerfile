@@ -1,7 +1,8 @@
-# Exercise 10-transfer-app: containerize an app you have not seen, from an empty Dockerfile.
+# Exercise 10-transfer-app: containerize a whole app, from an empty Dockerfile.
 #
 # exercises/transfer-app/ is a small service of its own: a scikit-learn model that routes a
-# customer's message to the team that should answer it (read its README.md). Goal, with what the
+# customer's message to the team that should answer it (read its README.md; exercises 04 and 06
+# ordered and baked parts of it). Goal, with what the
 # day taught: an image that trains the model while it builds and serves it with waitress on port
 # 8080 (POST /route), in two stages, so that the image keeps the trained model.joblib but not the
 # training data; running as a fixed, numeric, non-root UID; under 500 MB; and ordered so that a

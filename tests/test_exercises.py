@@ -352,7 +352,7 @@ def test_transfer_check_asks_for_two_stages_before_building(tmp_path):
         exercises.get("10-transfer-app").check(path)
 
 
-_BAKE_COPY = "COPY --from=model /model /opt/model\n"
+_BAKE_COPY = "COPY --from=train /model/router.joblib /opt/model/router.joblib\n"
 
 
 @pytest.mark.docker
@@ -363,17 +363,17 @@ _BAKE_COPY = "COPY --from=model /model /opt/model\n"
      "training data"),
     ("10-transfer-app", [("COPY requirements.txt .\n", "COPY . .\n")], "Changing one line of serve.py re-ran"),
     # the model exercises
-    ("06-bake-the-model", [(_BAKE_COPY, "")], "no layer of"),
-    ("06-bake-the-model", [(_BAKE_COPY, ""), ("COPY app/ app/\n", "COPY app/ app/\n" + _BAKE_COPY)],
-     "The model is copied after the app"),
+    ("06-bake-the-model", [(_BAKE_COPY, "")], "No layer of"),
+    ("06-bake-the-model", [(_BAKE_COPY, ""), ("COPY serve.py .\n", "COPY serve.py .\n" + _BAKE_COPY)],
+     "The model is copied after serve.py"),
     ("08-serve-without-torch", [("COPY --from=onnx-model /onnx /opt/model\n", "COPY --from=model /model /opt/model\n")],
      "the torch weights"),
 ], ids=["root", "training-data-kept", "cache-order", "model-never-copied", "model-after-app", "hub-files-not-the-export"])
 def test_check_names_the_mistake(tmp_path, exercise_id, edits, sentence):
     """Each usual mistake fails its exercise's check with the sentence that names it, and leaves no
     container: for the transfer app a root user, the training data copied into the runtime, or the
-    app copied before pip install; for the model exercises MODEL_ID set but no model copied, the
-    model copied after the app, or the Hub's torch weights copied instead of the export."""
+    app copied before pip install; for the model exercises the model never copied, the model
+    copied after the app, or the Hub's torch weights copied instead of the export."""
     path = _variant(tmp_path, exercise_id, edits)
     try:
         with pytest.raises(CheckFailed, match=re.escape(sentence)):
@@ -383,3 +383,159 @@ def test_check_names_the_mistake(tmp_path, exercise_id, edits, sentence):
         from workshop import engine
 
         engine.client().images.remove(f"{IMAGE_REPO}:ex-{exercise_id}", force=True)
+
+
+# --- the exercises transfer: the lesson's own diff does not pass ---------------------------------
+
+
+def _remove_image(tag: str) -> None:
+    """Remove `tag` if a build made it (a check may fail before or while building)."""
+    import docker.errors
+
+    from workshop import engine
+
+    try:
+        engine.client().images.remove(tag, force=True)
+    except docker.errors.ImageNotFound:
+        pass
+
+
+def _with_answer(exercise_id: str, answer: str, tmp_path: Path, edits: tuple[tuple[str, str], ...] = ()) -> Path:
+    """The exercise's reference file with its solution region replaced by `answer` (and each
+    (old, new) edit made elsewhere, old occurring once): what a learner who pasted it would have."""
+    text = exercises.source_path(exercise_id, exercises.SOLUTIONS_DIR).read_text()
+    text = re.sub(r"(?ms)^# BEGIN SOLUTION\b.*?^# END SOLUTION\n", lambda _: answer, text)
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = tmp_path / f"{exercise_id}.Dockerfile"
+    path.write_text(text)
+    return path
+
+
+#: Each Dockerfile exercise of lessons 03 to 06: the lesson's Dockerfile, the line there that
+#: carries the lesson's idea, the lines the lesson adds as a learner would paste them (paths made
+#: to fit the exercise where the lesson's own would not even be found), edits elsewhere in the
+#: file, and the words of the sentence the check answers.
+LESSON_DIFFS = {
+    "03-fix-slim": ("dockerfiles/slim.Dockerfile", "libc6-dev", """\
+RUN set -eux; \\
+    apt-get update; \\
+    apt-get install -y --no-install-recommends \\
+        gcc \\
+        libc6-dev \\
+    ; \\
+    pip install --no-cache-dir .; \\
+    apt-get purge -y --auto-remove \\
+        gcc \\
+        libc6-dev \\
+    ; \\
+    rm -rf /var/lib/apt/lists/*
+""", (), "finds no yaml.h"),
+    "04-runtime-stage": ("dockerfiles/multistage.Dockerfile", "COPY --from=builder /opt/venv /opt/venv", """\
+FROM python:3.11-slim-bookworm
+
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /srv
+COPY samples/ samples/
+
+CMD ["python", "-m", "yamlstats", "samples/training.yaml"]
+""", (), "cannot load libyaml-0.so.2"),
+    "04-cache-order": ("dockerfiles/multistage.Dockerfile", "COPY app/runtime-requirements.txt app/", """\
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN python train.py data/tickets.csv model.joblib
+""", (), "re-ran the training"),
+    "05-cache-mount": ("dockerfiles/cache.Dockerfile", "RUN --mount=type=cache,target=/root/.cache/pip", """\
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libyaml-dev
+""", (("RUN pip install --no-cache-dir .\n", "RUN --mount=type=cache,target=/root/.cache/pip pip install .\n"),),
+        "mount a cache at /var/cache/apt"),
+    "06-bake-the-model": ("dockerfiles/baked.Dockerfile", "COPY --from=model /model /opt/model", """\
+COPY --from=model /model /opt/model
+ENV MODEL_ID=/opt/model
+""", (), "names no stage"),
+}
+
+
+@pytest.mark.parametrize("exercise_id", list(LESSON_DIFFS))
+def test_lesson_diffs_come_from_their_lessons(exercise_id):
+    """Each pasted diff carries its lesson's idea: the line it stands for is in that lesson's Dockerfile."""
+    lesson, line, answer, _, _ = LESSON_DIFFS[exercise_id]
+    assert line in (REPO_ROOT / lesson).read_text()
+    assert line.split()[0] in answer
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("exercise_id", list(LESSON_DIFFS))
+def test_check_rejects_the_lessons_own_diff(tmp_path, exercise_id):
+    """Pasting the lesson's diff into the exercise fails its check with a sentence that says what
+    this subject needs that the lesson's did not (a library's headers, its runtime package, the
+    training's place in the order, apt's own cache, the stage and setting this app uses)."""
+    _, _, answer, edits, sentence = LESSON_DIFFS[exercise_id]
+    path = _with_answer(exercise_id, answer, tmp_path, edits)
+    try:
+        with pytest.raises(CheckFailed, match=re.escape(sentence)):
+            exercises.get(exercise_id).check(path)
+        assert leftover_containers(exercise_id) == []
+    finally:
+        _remove_image(f"{IMAGE_REPO}:ex-{exercise_id}")
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(("exercise_id", "answer", "sentence"), [
+    # purge --auto-remove takes the library apt installed only for libyaml-dev
+    ("03-fix-slim", LESSON_DIFFS["03-fix-slim"][2].replace("libc6-dev \\\n", "libc6-dev \\\n        libyaml-dev \\\n"),
+     "purge --auto-remove took it away"),
+    # the mounts without removing docker-clean: apt deletes every package it installs
+    ("05-cache-mount", """\
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \\
+    --mount=type=cache,target=/var/lib/apt,sharing=locked \\
+    apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libyaml-dev
+""", "docker-clean"),
+    # the lesson's variable for this app's file
+    ("06-bake-the-model", "COPY --from=train /model /opt/model\nENV MODEL_ID=/opt/model\n", "loads the file MODEL_PATH names"),
+], ids=["runtime-library-auto-removed", "docker-clean-kept", "model-id-not-model-path"])
+def test_check_names_the_transfer_step_missed(tmp_path, exercise_id, answer, sentence):
+    """The lesson's diff adapted halfway fails with the sentence naming the step still missing."""
+    path = _with_answer(exercise_id, answer, tmp_path)
+    try:
+        with pytest.raises(CheckFailed, match=re.escape(sentence)):
+            exercises.get(exercise_id).check(path)
+    finally:
+        _remove_image(f"{IMAGE_REPO}:ex-{exercise_id}")
+
+
+#: The images the lessons build, from their Dockerfiles in dockerfiles/.
+LESSON_IMAGES = sorted(path.stem for path in (REPO_ROOT / "dockerfiles").glob("*.Dockerfile"))
+
+
+@pytest.mark.docker
+def test_no_solution_image_is_a_lessons_image(warm_build_cache):
+    """No Dockerfile exercise's reference answer builds an image a lesson built (same ID): each
+    applies its idea to another subject. The solutions' images are those their checks built
+    (checked again here when this test runs alone)."""
+    import docker.errors
+
+    from workshop import engine
+
+    client = engine.client()
+
+    def image_id(tag: str) -> str | None:
+        try:
+            return client.images.get(tag).id
+        except docker.errors.ImageNotFound:
+            return None
+
+    lessons = {found: name for name in LESSON_IMAGES if (found := image_id(f"{IMAGE_REPO}:{name}"))}
+    assert {"naive", "slim", "multistage"} <= set(lessons.values())
+    for exercise_id in exercises.registry():
+        if not (exercises.SOLUTIONS_DIR / f"{exercise_id}.Dockerfile").exists():
+            continue
+        tag = f"{IMAGE_REPO}:sol-{exercise_id}"
+        if image_id(tag) is None:
+            exercises.check(exercise_id, solution=True)
+        found = image_id(tag)
+        assert found not in lessons, f"{exercise_id}'s solution is the lesson's {lessons.get(found)} image"

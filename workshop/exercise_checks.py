@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,8 +31,12 @@ from workshop.layers import analyze, image_size, layer_bytes, layer_table
 from workshop.run import RunFailed, run_batch, run_container, serve
 
 NAIVE = f"{config.IMAGE_REPO}:naive"
+#: The ticket router (exercises 04-cache-order, 06 and 10), and the build context of their Dockerfiles.
+TRANSFER_APP = EXERCISES_DIR / "transfer-app"
 #: What pip prints when it needs a C compiler the image does not have.
 _NO_COMPILER = re.compile(r"command '[^']*gcc' failed|gcc: (?:command )?not found|No such file or directory: '[^']*gcc'")
+#: What gcc prints when a header the code includes is not installed.
+_NO_HEADER = re.compile(r"fatal error: ([\w./-]+\.h): No such file or directory")
 #: gcc as Debian installs it: usr/bin/gcc, usr/bin/gcc-12, usr/bin/x86_64-linux-gnu-gcc-12...
 _GCC = re.compile(r"usr/bin/(?:[\w-]+-)?gcc(?:-\d+)?")
 
@@ -50,8 +55,14 @@ def _build(path: Path, tag: str, context: Path = config.REPO_ROOT) -> BuildResul
     except BuildFailed as failure:
         if _NO_COMPILER.search(failure.log):
             raise CheckFailed(
-                f"{path.name} does not build: pip finds no C compiler for wordcount at step {failure.step}. "
+                f"{path.name} does not build: pip finds no C compiler at step {failure.step}. "
                 "Install gcc and libc6-dev with apt-get in the same RUN, before pip install."
+            ) from None
+        if header := _NO_HEADER.search(failure.log):
+            raise CheckFailed(
+                f"{path.name} does not build: the compiler runs, but finds no {header.group(1)} at step "
+                f"{failure.step}. Debian ships a library's headers in its -dev package: find the one that "
+                f"installs {header.group(1)} (search the file on packages.debian.org) and install it beside gcc."
             ) from None
         last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
         raise CheckFailed(f"{path.name} does not build: step {failure.step} failed with: {last[0]}") from None
@@ -108,21 +119,38 @@ def biggest_layer(answer: object, image: str = NAIVE) -> None:
 
 # --- lesson 03 ----------------------------------------------------------------------------------
 
+#: The C extension of exercises 03 to 05, and the build context of their Dockerfiles.
+YAMLSTATS = EXERCISES_DIR / "yamlstats"
+#: What `python -m yamlstats samples/training.yaml` prints first, in every yamlstats image.
+YAMLSTATS_OUTPUT = "samples/training.yaml: documents: 1"
+#: The header libyaml-dev installs: a runtime image has no use for it.
+_YAML_HEADER = re.compile(r"usr/include/yaml\.h")
+#: How a yamlstats image without libyaml fails to import it.
+_NO_LIBYAML = "libyaml-0.so.2"
 
-@exercise("03-fix-slim", title="Fix the slim build that needs a compiler", lesson="03")
+
+@exercise("03-fix-slim", title="Build a C extension that links a system library, on slim", lesson="03")
 def fix_slim(path: Path) -> None:
     tag = _tag("03-fix-slim", path)
-    _build(path, tag)
-    _expect(checks.can_import, tag, "wordcount",
-            sentence=f"{path.name} builds, but `import wordcount` fails in the image: the RUN you write must "
-                     "pip install -r app/requirements.txt, which compiles wordcount.")
+    _build(path, tag, context=YAMLSTATS)
+    try:
+        checks.can_import(tag, "yamlstats")
+    except CheckFailed as failure:
+        if _NO_LIBYAML in str(failure):
+            raise CheckFailed(f"{path.name} builds, but yamlstats cannot load {_NO_LIBYAML} in the image: apt "
+                              "installed libyaml-0-2 only because libyaml-dev needed it, so purge --auto-remove "
+                              "took it away too. Name libyaml-0-2 in your apt-get install, and apt keeps it.") from None
+        raise CheckFailed(f"{path.name} builds, but `import yamlstats` fails in the image: the RUN you write must "
+                          "pip install . (the build context, copied to /src), which compiles yamlstats.") from None
     _expect(checks.tool_absent, tag, "gcc",
             sentence=f"gcc is still in the image built from {path.name}: after pip install, apt-get purge "
-                     "gcc and libc6-dev in the same RUN.")
+                     "gcc, libc6-dev and libyaml-dev in the same RUN.")
+    _no_headers(tag, "after pip install, purge libyaml-dev with the compiler, in the same RUN")
     leftovers = _compiler_layers(tag)
     if leftovers:
         raise CheckFailed(f"gcc is gone from the final filesystem, but the layer of `{leftovers[0]}` still "
                           "ships it: install, build and purge in ONE RUN, so no layer ever stores the compiler.")
+    _expect_output(tag, path, YAMLSTATS_OUTPUT, 'CMD ["python", "-m", "yamlstats", "samples/training.yaml"]')
 
 
 def _compiler_layers(image: str) -> list[str]:
@@ -131,24 +159,39 @@ def _compiler_layers(image: str) -> list[str]:
             if any(change.change in ("added", "modified") and _GCC.fullmatch(change.path) for change in layer.files)]
 
 
+def _no_headers(image: str, fix: str) -> None:
+    """CheckFailed when `image`'s filesystem holds libyaml's header (a -dev package left in)."""
+    if any(_YAML_HEADER.fullmatch(file.path) for file in analyze(image).files):
+        raise CheckFailed(f"libyaml's headers (/usr/include/yaml.h, from libyaml-dev) are in {image}: {fix}; "
+                          "the extension needs them to compile, never to run.")
+
+
 # --- lesson 04 ----------------------------------------------------------------------------------
 
 
-@exercise("04-runtime-stage", title="Write the runtime stage of the multi-stage build", lesson="04")
+@exercise("04-runtime-stage", title="Write the runtime stage, for a C extension that links a library", lesson="04")
 def runtime_stage(path: Path) -> None:
     tag = _tag("04-runtime-stage", path)
-    _build(path, tag)
+    _build(path, tag, context=YAMLSTATS)
     _expect(checks.tool_absent, tag, "gcc",
             sentence=f"The image built from {path.name} still has gcc: start a last stage FROM "
-                     "python:3.11-slim-bookworm and copy only /opt/venv and app/ into it.")
-    _expect(checks.can_import, tag, "wordcount",
-            sentence="The final image cannot import wordcount: COPY --from=builder /opt/venv /opt/venv, and put "
-                     "/opt/venv/bin first on PATH (ENV PATH=/opt/venv/bin:$PATH).")
+                     "python:3.11-slim-bookworm and copy only /opt/venv and samples/ into it.")
+    _no_headers(tag, "install the library's runtime package (libyaml-0-2), not libyaml-dev")
+    try:
+        checks.can_import(tag, "yamlstats")
+    except CheckFailed as failure:
+        if _NO_LIBYAML in str(failure):
+            raise CheckFailed(f"The runtime stage has the venv, but yamlstats cannot load {_NO_LIBYAML}: the "
+                              "builder's base has libyaml, slim does not. apt-get install the library's runtime "
+                              "package (libyaml-0-2: no -dev, no compiler) in the last stage.") from None
+        raise CheckFailed("The final image cannot import yamlstats: COPY --from=builder /opt/venv /opt/venv, and "
+                          "put /opt/venv/bin first on PATH (ENV PATH=/opt/venv/bin:$PATH).") from None
     own = _stage_instructions(tag, "python:3.11-slim-bookworm")
     if any("pip install" in instruction for instruction in own):
         raise CheckFailed("Your runtime stage runs pip install: copy the builder's venv instead, so no "
                           "package is downloaded or compiled twice.")
-    _expect_batch_result(tag, path)
+    _expect_output(tag, path, YAMLSTATS_OUTPUT, 'WORKDIR /srv, COPY samples/ samples/ and '
+                   'CMD ["python", "-m", "yamlstats", "samples/training.yaml"]')
 
 
 def _stage_instructions(image: str, base: str) -> list[str]:
@@ -161,59 +204,126 @@ def _stage_instructions(image: str, base: str) -> list[str]:
 _PIP_RUNS = r"^(Looking in indexes|Processing|Collecting|Requirement already satisfied)\b"
 
 
-@exercise("04-cache-order", title="Order the builder so an app change keeps the install cached", lesson="04")
+@exercise("04-cache-order", title="Order a builder so an app change neither reinstalls nor retrains", lesson="04")
 def cache_order(path: Path) -> None:
     tag = _tag("04-cache-order", path)
-    _install_step(_build(path, tag), path, "copy what pip reads (app/runtime-requirements.txt and app/wordcount/), "
-                  "then RUN pip install -r app/runtime-requirements.txt")
-    _expect(checks.can_import, tag, "transformers",
-            sentence="The final image cannot import transformers: install app/runtime-requirements.txt in the "
-                     "builder, into the venv the runtime stage copies.")
-    # Stopped as soon as pip runs again: that is the answer, and a reinstall would take minutes.
-    change = measure.rebuild_after_edit(path, edit="app/server.py", tag=tag, build_first=False, give_back=False,
-                                        stop_at=_PIP_RUNS)
+    if "pip install" not in _builder_lines(path.read_text()):
+        raise CheckFailed(f"{path.name} installs nothing: the builder must pip install -r requirements.txt, train "
+                          "with train.py, and hold serve.py, in the order that keeps each step cached.")
+    _build(path, tag, context=TRANSFER_APP)
+    _route_messages(tag, path)
+    # Stopped as soon as pip runs again: that is the answer, and a reinstall would take a while.
+    change = measure.rebuild_after_edit(path, edit="serve.py", tag=tag, root=TRANSFER_APP, build_first=False,
+                                        give_back=False, stop_at=_PIP_RUNS)
     rerun = [step for step in change.steps_run if "pip install" in step]
     if rerun:
-        raise CheckFailed(f"Changing one line of app/server.py re-ran `{rerun[0]}`: copy only the files pip "
-                          "install reads before it, and the rest of app/ after it.")
-    _expect_batch_result(tag, path)
+        raise CheckFailed(f"Changing one line of serve.py re-ran `{rerun[0]}`: copy requirements.txt alone "
+                          "before pip install, and serve.py after it.")
+    retrained = [step for step in change.steps_run if re.search(r"\bRUN\b.*\btrain\.py\b", step)]
+    if retrained:
+        raise CheckFailed(f"Changing one line of serve.py re-ran the training (`{retrained[0]}`): the model "
+                          "depends on train.py and data/ alone. Copy those, train, and copy serve.py after "
+                          "the training step.")
 
 
 # --- lesson 05 ----------------------------------------------------------------------------------
 
+#: A small package that no base image and none of the builder's packages bring: the second build
+#: of exercise 05 adds it to the apt-get line, so that apt runs again.
+APT_PROBES = ("ed", "bc")
+#: `apt-get ... install` in a RUN line, its options between the two words.
+_APT_INSTALL = re.compile(r"apt-get(?:\s+-{1,2}[\w=-]+)*\s+install\b")
+#: A package apt downloads: "Get:5 URL bookworm/main amd64 gcc-12 amd64 12.2.0-14 [19.3 MB]"
+#: (package lists have one word fewer: "Get:2 URL bookworm/main amd64 Packages [8792 kB]").
+_APT_GETS = re.compile(r"\bGet:\d+\s+\S+\s+\S+\s+\S+\s+(\S+)\s+\S+\s+\S+\s+\[")
 
-#: What the install step must say to keep pip's downloads in a BuildKit cache mount.
-_CACHE_MOUNT = re.compile(r"--mount=type=cache,(?:[^ ]*,)?target=/root/\.cache/pip\b")
 
-
-@exercise("05-cache-mount", title="Keep pip's downloads in a BuildKit cache mount", lesson="05")
+@exercise("05-cache-mount", title="Keep apt's downloads in BuildKit cache mounts", lesson="05")
 def cache_mount(path: Path) -> None:
     tag = _tag("05-cache-mount", path)
-    install = _install_step(_build(path, tag), path, "the builder needs a RUN that pip installs "
-                            "app/runtime-requirements.txt")
-    if not _CACHE_MOUNT.search(install):
-        raise CheckFailed(f"The install step `{install}` has no cache mount for pip's downloads: start it with "
-                          "RUN --mount=type=cache,target=/root/.cache/pip (the folder where pip keeps them as root).")
-    if "--no-cache-dir" in install:
-        raise CheckFailed(f"The install step `{install}` mounts a cache but tells pip not to use one: drop "
-                          "--no-cache-dir, or the mount stays empty and every build downloads everything again.")
-    builder = _tag("05-cache-mount-builder", path)
-    build(path, builder, target="builder", quiet=True)  # the same steps: all from the cache
-    try:
-        # Bytes of the files under pip's cache folder (BuildKit leaves the mount point, an empty folder).
-        kept = run_batch(builder, ["sh", "-c", "find /root/.cache/pip -type f -printf '%s\\n' 2>/dev/null "
-                                               "| awk '{s += $1} END {print s + 0}'"]).strip()
-    finally:
-        engine.client().images.remove(builder)
-    if kept and int(kept) > 0:
-        raise CheckFailed(f"pip's cache landed in the builder's layers ({engine.human(int(kept))} in /root/.cache/pip): "
-                          "mount the cache at /root/.cache/pip so that pip writes there, outside the layer.")
-    _expect(checks.torch_cpu_only, tag,
-            sentence=f"torch in {tag} is the CUDA build: keep --extra-index-url \"$TORCH_INDEX_URL\" on pip install.")
-    _expect_batch_result(tag, path)
+    text = path.read_text()
+    if not _APT_INSTALL.search(_builder_lines(text)):
+        raise CheckFailed(f"{path.name} runs no apt-get install: the builder must install gcc, libc6-dev and "
+                          "libyaml-dev with apt-get, before pip compiles yamlstats.")
+    _build(path, tag, context=YAMLSTATS)
+    # Two builds, each with one more package on the builder's apt-get line: the first fills the
+    # cache mounts whatever the build cache held; the second shows what apt fetches again.
+    downloads: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="workshop-05-") as tmp:
+        for probe in APT_PROBES:
+            edited = Path(tmp) / path.name
+            edited.write_text(_APT_INSTALL.sub(lambda m, probe=probe: f"{m.group(0)} {probe}", text, count=1))
+            log = build(edited, tag, context=YAMLSTATS, quiet=True).log
+            downloads = [name for name in _APT_GETS.findall(log) if name != probe]
+    if downloads:
+        mounted = {target for target in ("/var/cache/apt", "/var/lib/apt")
+                   if re.search(rf"--mount=type=cache,(?:\S*,)?target={target}\b", text)}
+        if "/var/cache/apt" not in mounted:
+            raise CheckFailed(f"Adding one package to the apt-get line downloaded {len(downloads)} others again "
+                              f"({', '.join(downloads[:3])}...): mount a cache at /var/cache/apt, where apt keeps "
+                              "the packages it downloads, on that RUN (and one at /var/lib/apt for its lists).")
+        raise CheckFailed(f"/var/cache/apt is a cache mount, yet adding one package downloaded {len(downloads)} "
+                          f"others again ({', '.join(downloads[:3])}...): the base's /etc/apt/apt.conf.d/docker-clean "
+                          "deletes every package file after installing it. Remove that file before the apt-get RUN.")
+    _expect_output(tag, path, YAMLSTATS_OUTPUT, 'CMD ["python", "-m", "yamlstats", "samples/training.yaml"]')
 
 
 # --- lesson 06 ----------------------------------------------------------------------------------
+
+#: Messages whose team the trained router gets right, with a margin (exercises 04, 06 and 10).
+TRANSFER_MESSAGES = {"I was charged twice and want a refund": "billing",
+                     "My parcel never arrived and tracking is stuck": "shipping",
+                     "The app crashes when I log in": "technical"}
+#: Routes TRANSFER_MESSAGES in the image, without a server: `import serve` loads the model as the
+#: API does, from the image's own working directory.
+_ROUTE_IN_PROCESS = ("import json, sys, serve; messages = json.loads(sys.argv[1]); "
+                     "print(json.dumps(dict(zip(messages, map(str, serve.model.predict(messages))))))")
+
+
+@exercise("06-bake-the-model", title="Bake another app's model into its image", lesson="06")
+def bake_the_model(path: Path) -> None:
+    tag = _tag("06-bake-the-model", path)
+    text = path.read_text()
+    stages = set(re.findall(r"^\s*FROM\s+\S+\s+AS\s+(\S+)", text, re.IGNORECASE | re.MULTILINE))
+    for source in re.findall(r"--from=(\S+)", text):
+        if source not in stages and not re.search(r"[:/.]", source):
+            raise CheckFailed(f"COPY --from={source} names no stage of {path.name}: its stages are "
+                              f"{', '.join(sorted(stages))}, and train is the one that writes the model.")
+    _build(path, tag, context=TRANSFER_APP)
+    image = analyze(tag)
+    if any(file.path.endswith("/tickets.csv") for file in image.files):
+        raise CheckFailed("The training data (tickets.csv) is in the image: copy only the file the train stage "
+                          "writes, /model/router.joblib.")
+    model = next((file.path for file in image.files if file.path.endswith(".joblib")), None)
+    if model is None:
+        raise CheckFailed(f"No layer of {tag} holds the trained model: COPY --from=train /model/router.joblib "
+                          "into the runtime stage.")
+    model_layer, app_layer = (_first_layer_adding(image, suffix) for suffix in (".joblib", "/serve.py"))
+    if app_layer is not None and model_layer is not None and app_layer < model_layer:
+        raise CheckFailed("The model is copied after serve.py: every edit to the app would copy the model again. "
+                          "Copy it before COPY serve.py.")
+    done = run_container(tag, ["python", "-c", _ROUTE_IN_PROCESS, json.dumps(list(TRANSFER_MESSAGES))],
+                         network_mode="none", timeout=120)
+    if done.exit_code != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        env = engine.image_env(tag)
+        if "MODEL_PATH" not in env and "model.joblib" in done.stderr:
+            named = " (MODEL_ID is the classifier's setting, not this app's)" if "MODEL_ID" in env else ""
+            raise CheckFailed(f"serve.py found no model: it loads the file MODEL_PATH names, and model.joblib beside "
+                              f"itself without it{named}. Set ENV MODEL_PATH to {'/' + model}.")
+        raise CheckFailed(f"serve.py cannot load its model in the image, with --network none: {last}")
+    routed = json.loads(done.stdout.strip().splitlines()[-1])
+    wrong = {message: team for message, team in routed.items() if TRANSFER_MESSAGES[message] != team}
+    if wrong:
+        message, team = next(iter(wrong.items()))
+        raise CheckFailed(f"The baked model routes {message!r} to {team}, not {TRANSFER_MESSAGES[message]}: copy "
+                          "the file the train stage wrote, /model/router.joblib.")
+
+
+def _first_layer_adding(image, suffix: str) -> int | None:
+    """The position of the first layer of `image` (an analysis) that adds a file whose path ends with `suffix`."""
+    return next((i for i, layer in enumerate(image.layers)
+                 if any(change.change == "added" and change.path.endswith(suffix) for change in layer.files)), None)
 
 
 def _model_folder(tag: str, path: Path, missing: str) -> str:
@@ -223,32 +333,6 @@ def _model_folder(tag: str, path: Path, missing: str) -> str:
         named = f"MODEL_ID={folder}, a name the app looks up on the Hub" if folder else "no MODEL_ID"
         raise CheckFailed(f"The image built from {path.name} has {named}: {missing}")
     return folder.rstrip("/")
-
-
-def _copy_into(table, folder: str) -> int | None:
-    """The position in `table` (layer_table's) of the last COPY that names `folder`, None if none does."""
-    rows = [i for i, instruction in enumerate(table["instruction"])
-            if instruction.startswith("COPY") and folder in instruction]
-    return rows[-1] if rows else None
-
-
-@exercise("06-bake-the-model", title="Bake the model into the image", lesson="06")
-def bake_the_model(path: Path) -> None:
-    tag = _tag("06-bake-the-model", path)
-    _build(path, tag)
-    folder = _model_folder(tag, path, "copy the model stage's /model into the runtime and set ENV MODEL_ID "
-                                      "to the folder you copied it to.")
-    table = layer_table(tag)
-    model_layer = _copy_into(table, folder)
-    if model_layer is None or layer_bytes(tag, folder) == 0:
-        raise CheckFailed(f"MODEL_ID is {folder}, but no layer of {tag} copies anything there: "
-                          f"COPY --from=model /model {folder}.")
-    app_layer = _copy_into(table, "app/")
-    if app_layer is not None and app_layer < model_layer:
-        raise CheckFailed(f"The model is copied after the app: every edit to the app would copy "
-                          f"{human(layer_bytes(tag, folder))} of model again. Copy the model before COPY app/.")
-    # run_batch mounts nothing over an image that names its own model: only what the image holds.
-    _expect_batch_result(tag, path, network_mode="none")
 
 
 # --- lesson 07 ----------------------------------------------------------------------------------
@@ -358,6 +442,13 @@ def distroless_runtime(path: Path) -> None:
 # --- helpers ------------------------------------------------------------------------------------
 
 
+def _builder_lines(dockerfile: str) -> str:
+    """The first stage of a Dockerfile's text (up to its second FROM), comment lines left out."""
+    lines = [line for line in dockerfile.splitlines() if not line.lstrip().startswith("#")]
+    starts = [i for i, line in enumerate(lines) if re.match(r"\s*FROM\s", line, re.IGNORECASE)]
+    return "\n".join(lines[:starts[1]] if len(starts) > 1 else lines)
+
+
 def _install_step(result: BuildResult, path: Path, hint: str) -> str:
     """The build's last `pip install` step, or CheckFailed saying the Dockerfile installs nothing."""
     installs = [step for step in result.steps if "pip install" in step]
@@ -372,6 +463,17 @@ def _expect(check, *args: str, sentence: str) -> None:
         check(*args)
     except CheckFailed:
         raise CheckFailed(sentence) from None
+
+
+def _expect_output(tag: str, path: Path, expected: str, ending: str) -> None:
+    """The image's own command runs to its end and prints `expected`; else say how the file should end."""
+    done = run_container(tag, timeout=300)
+    if done.exit_code != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise CheckFailed(f"The image built from {path.name} fails when it runs its command: {last}")
+    if expected not in done.stdout:
+        raise CheckFailed(f"The image built from {path.name} runs, but its command does not print the sample's "
+                          f"counts: end with {ending}.")
 
 
 def _expect_batch_result(tag: str, path: Path,
@@ -390,18 +492,12 @@ def _expect_batch_result(tag: str, path: Path,
 
 # --- lesson 10: the transfer exercise -----------------------------------------------------------
 
-#: The second app, and the build context of its Dockerfile.
-TRANSFER_APP = EXERCISES_DIR / "transfer-app"
 #: The reference answer (two stages on python:3.11-slim-bookworm) is 445 MB on x86_64 here, its runtime on
 #: python:3.11-bookworm instead 1.12 GB (2026-11-30, our stand-in base images).
 TRANSFER_BUDGET = "500 MB"
-#: Messages whose team the trained router gets right, with a margin.
-TRANSFER_MESSAGES = {"I was charged twice and want a refund": "billing",
-                     "My parcel never arrived and tracking is stuck": "shipping",
-                     "The app crashes when I log in": "technical"}
 
 
-@exercise("10-transfer-app", title="Containerize an app you have not seen", lesson="10")
+@exercise("10-transfer-app", title="Containerize a whole app, from an empty Dockerfile", lesson="10")
 def transfer_app(path: Path) -> None:
     tag = _tag("10-transfer-app", path)
     stages = re.findall(r"^\s*FROM\s", path.read_text(), re.IGNORECASE | re.MULTILINE)
@@ -428,6 +524,18 @@ def transfer_app(path: Path) -> None:
     if not command:
         raise CheckFailed(f"{path.name} has no CMD: end with one that starts waitress on port 8080 "
                           "(waitress-serve --port=8080 serve:app).")
+    _route_messages(tag, path, command)
+    change = measure.rebuild_after_edit(path, edit="serve.py", tag=tag, root=TRANSFER_APP, build_first=False,
+                                        give_back=False, stop_at=_PIP_RUNS)
+    rerun = [step for step in change.steps_run if "pip install" in step]
+    if rerun:
+        raise CheckFailed(f"Changing one line of serve.py re-ran `{rerun[0]}`: copy requirements.txt alone before "
+                          "pip install, and serve.py after it.")
+
+
+def _route_messages(tag: str, path: Path, command: list[str] | None = None) -> None:
+    """Start the ticket router's image (its own CMD, or `command`) and route TRANSFER_MESSAGES through POST /route."""
+    command = command or engine.get_image(tag).attrs["Config"].get("Cmd")
     try:
         with serve(tag, command=command, model=False, timeout=60) as server:
             for message, team in TRANSFER_MESSAGES.items():
@@ -438,10 +546,4 @@ def transfer_app(path: Path) -> None:
                                       "the one train.py wrote from data/tickets.csv?")
     except RunFailed as failure:
         last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
-        raise CheckFailed(f"The image's CMD does not serve GET /health on port 8080: {last[0]}") from None
-    change = measure.rebuild_after_edit(path, edit="serve.py", tag=tag, root=TRANSFER_APP, build_first=False,
-                                        give_back=False, stop_at=_PIP_RUNS)
-    rerun = [step for step in change.steps_run if "pip install" in step]
-    if rerun:
-        raise CheckFailed(f"Changing one line of serve.py re-ran `{rerun[0]}`: copy requirements.txt alone before "
-                          "pip install, and serve.py after it.")
+        raise CheckFailed(f"The image built from {path.name} does not serve GET /health on port 8080: {last[0]}") from None
