@@ -7,11 +7,13 @@ import os
 
 wsgi_app = "server:create_app()"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
-# One process: each worker would load its own copy of the model. Its threads accept requests
-# while one of them runs a prediction (the app lets one prediction run at a time and queues at
-# most MAX_WAITING, default 4): more threads than that, so /health and /ready never wait.
+# One process: each worker would load its own copy of the model. The app runs one prediction at
+# a time and queues the others while they would wait at most MAX_QUEUE_SECONDS; a queued request
+# holds a thread. More threads than a burst has clients (README measures 64), so that queued
+# requests wait in the app, where admission sees them, and /health and /ready always find a
+# thread. A waiting thread costs little memory.
 workers = 1
-threads = int(os.environ.get("THREADS", "8"))
+threads = int(os.environ.get("THREADS", "96"))
 # The model loads before the worker answers its first request: give it time on a slow disk.
 timeout = 120
 # The worker's heartbeat file goes to memory, so the root filesystem can be read-only.

@@ -7,19 +7,26 @@ POST /classify       {"text": "..."}            ->  {"result": [{"label": ..., "
                      {"texts": ["...", ...]}    ->  {"result": [one {"label", "score"} per text]}
 POST /classify-file  multipart field "file"     ->  {"result": [...], "filename": "..."}
 GET  /health         liveness: {"status": "ok", "model": ...}; never waits for the model
-GET  /ready          readiness: 200 while a request could queue for the model, else 503
+GET  /ready          readiness: 200 while a new request would be admitted, else 503
 
 Every request's work is bounded (`Limits`, from the environment): the body's size (413), the
 number of texts and characters per text (422), and the wait for the model (503 with Retry-After).
 A client's mistake gets {"error": "..."} with a 4xx status and one line in the log, never a 5xx.
+
+Admission is by time, not by count: the model answers one request at a time, and a request is
+queued for it while the work already queued (estimated from the service times measured so far)
+would keep it waiting at most max_queue_seconds. A burst of short requests is served; only work
+that could not start within the bound is refused, at once, with a 503 and Retry-After.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 from flask import Flask, Request, abort, request
@@ -36,15 +43,50 @@ class Limits:
     max_body_bytes: int = 1024 * 1024  # [MAX_BODY_BYTES] larger bodies: 413
     max_texts: int = 64  # [MAX_TEXTS] texts in one /classify body: more is a 422
     max_text_chars: int = 100_000  # [MAX_TEXT_CHARS] the model reads ~2,000 of them; longer: 422
-    wait_seconds: float = 10.0  # [MODEL_WAIT_SECONDS] for the model, then 503
-    max_waiting: int = 4  # [MAX_WAITING] requests queued for the model; one more: 503 at once
+    # [MAX_QUEUE_SECONDS] the estimated wait for the model beyond which a request is refused at
+    # once (503). 1.5 s: with a short review's ~6 ms of model time, an admitted request is answered
+    # within 2 s, and a burst of 250 short reviews queued at once is still served.
+    max_queue_seconds: float = 1.5
+    wait_seconds: float = 10.0  # [MODEL_WAIT_SECONDS] an admitted request's longest wait (estimates can be wrong): 503
+    # [DRAIN_BODY_BYTES] a body over max_body_bytes is still read up to this many bytes before the
+    # 413, so that a client that sends its whole body first reads the answer; larger: connection closed.
+    drain_body_bytes: int = 16 * 1024 * 1024
 
     @classmethod
     def from_env(cls) -> Limits:
         names = {"max_body_bytes": "MAX_BODY_BYTES", "max_texts": "MAX_TEXTS", "max_text_chars": "MAX_TEXT_CHARS",
-                 "wait_seconds": "MODEL_WAIT_SECONDS", "max_waiting": "MAX_WAITING"}
+                 "max_queue_seconds": "MAX_QUEUE_SECONDS", "wait_seconds": "MODEL_WAIT_SECONDS",
+                 "drain_body_bytes": "DRAIN_BODY_BYTES"}
         return cls(**{field: type(getattr(cls, field))(os.environ[var]) for field, var in names.items()
                       if os.environ.get(var)})
+
+
+class Busy(ServiceUnavailable):
+    """503: the model has more work queued than a new request should wait for."""
+
+    def __init__(self, description: str, *, retry_after: float) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+
+def _drain(request: Request, limit: int) -> bool:
+    """Read and discard what is left of `request`'s body, up to `limit` bytes; False if more is left.
+
+    A client that sends its whole body before it reads (Python's http.client, requests, most
+    SDKs) gets a broken pipe instead of the answer when the server closes a connection with the
+    body unread. Reading it first costs bandwidth, not memory: chunks are thrown away.
+    """
+    stream = request.environ.get("wsgi.input")
+    length = request.content_length
+    if stream is None or (length is not None and length > limit):
+        return False
+    left = limit if length is None else length
+    while left > 0:
+        chunk = stream.read(min(64 * 1024, left))
+        if not chunk:
+            return True
+        left -= len(chunk)
+    return length is not None or not stream.read(1)
 
 
 class BoundedRequest(Request):
@@ -65,6 +107,50 @@ class BoundedRequest(Request):
             if self.environ["wsgi.input"].read(1):
                 raise RequestEntityTooLarge()
         return data
+
+
+class Admission:
+    """The model's queue, counted in estimated seconds of work rather than in requests.
+
+    A request's cost is its texts' characters (the model reads about READ_CHARS of a text at
+    most) plus a fixed overhead per text, times the seconds per character measured so far (a
+    moving average of the model's real service times). `admit` queues a request while the work
+    ahead of it stays within `max_seconds`, and always when nothing is queued.
+    """
+
+    #: Characters of a text the model reads at most (512 tokens of about 4 characters).
+    READ_CHARS = 2000
+    #: Fixed work per text, in characters: a short review's model time is mostly this part (calls,
+    #: tokenizing, the result), so that one costs about as much as 400 characters more of text.
+    OVERHEAD_CHARS = 400
+
+    def __init__(self, max_seconds: float, seconds_per_char: float) -> None:
+        self.max_seconds = max_seconds
+        self.seconds_per_char = seconds_per_char
+        self._queued_chars = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def chars(cls, texts: list[str]) -> int:
+        return sum(min(len(text), cls.READ_CHARS) + cls.OVERHEAD_CHARS for text in texts)
+
+    def expected_wait(self) -> float:
+        with self._lock:
+            return self._queued_chars * self.seconds_per_char
+
+    def admit(self, chars: int) -> bool:
+        with self._lock:
+            if self._queued_chars and (self._queued_chars + chars) * self.seconds_per_char > self.max_seconds:
+                return False
+            self._queued_chars += chars
+            return True
+
+    def leave(self, chars: int, served_seconds: float | None = None) -> None:
+        """The request is no longer queued; `served_seconds` is the model's time for it, if it ran."""
+        with self._lock:
+            self._queued_chars -= chars
+            if served_seconds is not None:
+                self.seconds_per_char = 0.8 * self.seconds_per_char + 0.2 * served_seconds / chars
 
 
 def _texts_from_json(limits: Limits) -> list[str]:
@@ -111,27 +197,38 @@ def create_app(classifier=None, *, limits: Limits | None = None) -> Flask:
         classifier = load_classifier()
     # A first prediction before serving: /health then means "the model answers", and a broken
     # model stops the server at startup instead of failing the first user.
-    classify(classifier, ["warm-up"], source="warm-up text")
+    warm_up = ["warm-up"]
+    classify(classifier, warm_up, source="warm-up text")
+    started = time.perf_counter()  # the second prediction: the first one pays for one-time setup
+    classify(classifier, warm_up, source="warm-up text")
     # One prediction at a time: the fast tokenizer fails with "Already borrowed" when threads
     # share it (huggingface/tokenizers#537), and the model already uses every core for one
-    # prediction. Before it, a bounded queue with a bounded wait: a busy server says so (503)
-    # instead of piling up requests that their clients gave up on long ago.
+    # prediction. Before it, a queue bounded by the time it would keep a request waiting: a busy
+    # server says so at once (503) instead of piling up requests their clients gave up on. The
+    # first estimate of the service time is the warm-up's; every served request refines it.
     model = threading.Lock()
-    queue = threading.BoundedSemaphore(limits.max_waiting)
+    admission = Admission(limits.max_queue_seconds, (time.perf_counter() - started) / Admission.chars(warm_up))
 
     def predict(texts: list[str], source: str) -> list[dict]:
-        if not queue.acquire(blocking=False):
-            abort(503, f"{limits.max_waiting} requests are already waiting for the model; try again shortly")
+        chars = Admission.chars(texts)
+        if not admission.admit(chars):
+            wait = admission.expected_wait()
+            raise Busy(f"the model has about {wait:.1f} s of work queued, over {limits.max_queue_seconds:g} s "
+                       "(MAX_QUEUE_SECONDS); try again shortly", retry_after=wait)
+        served = None
         try:
-            got_model = model.acquire(timeout=limits.wait_seconds)
+            if not model.acquire(timeout=limits.wait_seconds):
+                raise Busy(f"the model stayed busy for {limits.wait_seconds:g} s; try again shortly",
+                           retry_after=limits.max_queue_seconds)
+            try:
+                started = time.perf_counter()
+                results = classify(classifier, texts, source)
+                served = time.perf_counter() - started
+                return results
+            finally:
+                model.release()
         finally:
-            queue.release()
-        if not got_model:
-            abort(503, f"the model stayed busy for {limits.wait_seconds:g} s; try again shortly")
-        try:
-            return classify(classifier, texts, source)
-        finally:
-            model.release()
+            admission.leave(chars, served)
 
     app = Flask(__name__)
     app.request_class = BoundedRequest
@@ -143,9 +240,9 @@ def create_app(classifier=None, *, limits: Limits | None = None) -> Flask:
 
     @app.get("/ready")
     def ready():
-        if not queue.acquire(blocking=False):
-            abort(503, "busy: the queue for the model is full")
-        queue.release()
+        wait = admission.expected_wait()
+        if wait > limits.max_queue_seconds:
+            raise Busy(f"busy: about {wait:.1f} s of work queued for the model", retry_after=wait)
         return {"status": "ready"}
 
     @app.post("/classify")
@@ -169,15 +266,19 @@ def create_app(classifier=None, *, limits: Limits | None = None) -> Flask:
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error):
         log.info("413 on %s %s: %s bytes", request.method, request.path, request.content_length or "chunked")
-        return {"error": f"request body is larger than {limits.max_body_bytes} bytes (MAX_BODY_BYTES)"}, 413
+        answer = {"error": f"request body is larger than {limits.max_body_bytes} bytes (MAX_BODY_BYTES)"}
+        if not _drain(request, limits.drain_body_bytes):
+            # Too much to read for a refusal: answer, and close instead of reading the rest.
+            return answer, 413, {"Connection": "close"}
+        return answer, 413
 
     @app.errorhandler(HTTPException)
     def http_error(error):  # 400, 404, 405...: JSON instead of Flask's HTML pages
         log.info("%d on %s %s: %s", error.code, request.method, request.path, error.description)
         # Keep the error's own headers (a 405's Allow), but not its HTML content type.
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
-        if isinstance(error, ServiceUnavailable):
-            headers["Retry-After"] = "1"
+        if isinstance(error, Busy):
+            headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
         return {"error": error.description}, error.code, headers
 
     @app.errorhandler(Exception)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import os
 import socket
@@ -15,7 +17,7 @@ import pytest
 import requests
 from conftest import REPO_ROOT
 from predictor import Classifier
-from server import Limits, create_app
+from server import Admission, Limits, create_app
 from werkzeug.serving import make_server
 
 POSITIVE = "What a wonderful, heartwarming film. I loved every minute of it."
@@ -163,7 +165,7 @@ def test_body_limit_defaults_to_env_max_body_bytes(classifier, monkeypatch):
 def test_default_limits_and_an_upload_far_over_them_gets_its_413(classifier, monkeypatch):
     """With neither argument nor env: a body just over 1 MiB gets a 413, and so does an upload of
     12 MB (read to its end, so the client gets the answer instead of a broken pipe)."""
-    for var in ("MAX_BODY_BYTES", "MAX_TEXTS", "MAX_TEXT_CHARS", "MODEL_WAIT_SECONDS", "MAX_WAITING"):
+    for var in ("MAX_BODY_BYTES", "MAX_TEXTS", "MAX_TEXT_CHARS", "MAX_QUEUE_SECONDS", "MODEL_WAIT_SECONDS", "DRAIN_BODY_BYTES"):
         monkeypatch.delenv(var, raising=False)
     assert Limits.from_env() == Limits() and Limits().max_body_bytes == 1024 * 1024
     with serving(create_app(classifier)) as base_url:
@@ -231,38 +233,6 @@ def test_batches_are_small_sorted_by_length_and_answers_keep_their_order(classif
     assert [n for b in first for n in b] == sorted(len(t) for t in texts)
 
 
-def test_a_busy_model_answers_503_with_retry_after_and_health_never_waits(classifier):
-    """One slow prediction holds the model: the next request waits wait_seconds and gets a 503
-    with Retry-After; with the queue full, /ready says 503 and a third request is refused at once;
-    /health answers throughout; once the model is free, requests are served again."""
-    release = threading.Event()
-
-    def slow(texts):
-        if "slow" in texts[0]:
-            release.wait(30)
-        return classifier.predict(texts)
-
-    limits = Limits(wait_seconds=1.0, max_waiting=1)
-    with serving(create_app(Classifier(classifier.name, slow), limits=limits)) as base_url:
-        holder = threading.Thread(target=requests.post, args=(f"{base_url}/classify",), kwargs={"json": {"text": "slow"}})
-        holder.start()
-        time.sleep(0.5)
-        waiter = {}
-        queued = threading.Thread(target=lambda: waiter.update(r=requests.post(f"{base_url}/classify", json={"text": "ok"})))
-        queued.start()
-        time.sleep(0.2)
-        assert requests.get(f"{base_url}/health", timeout=5).status_code == 200  # while the model is held
-        assert_error(requests.get(f"{base_url}/ready"), 503)
-        refused = requests.post(f"{base_url}/classify", json={"text": "ok"})
-        assert "already waiting" in assert_error(refused, 503) and refused.headers["Retry-After"] == "1"
-        queued.join()
-        assert "busy for 1 s" in assert_error(waiter["r"], 503) and waiter["r"].headers["Retry-After"] == "1"
-        release.set()
-        holder.join()
-        assert requests.get(f"{base_url}/ready").json() == {"status": "ready"}
-        assert requests.post(f"{base_url}/classify", json={"text": POSITIVE}).status_code == 200
-
-
 def test_unknown_path_is_json_404(url):
     """An unknown URL gets a 404 JSON error, not Flask's HTML page."""
     assert_error(requests.get(f"{url}/nope"), 404)
@@ -312,7 +282,8 @@ def free_port() -> int:
 
 def test_gunicorn_serves_with_the_images_settings(model_dir, tmp_path):
     """`cd app && gunicorn` (app/gunicorn.conf.py, as the images run it) loads the model, is healthy,
-    classifies, answers a 12 MB upload with its 413 (not a broken pipe), makes no control
+    classifies, answers a 12 MB upload and an 8 MB JSON body sent whole by http.client with their
+    413s (not a broken pipe), makes no control
     socket under $HOME, and stops within its graceful timeout on SIGTERM."""
     port = free_port()
     env = {**os.environ, "MODEL_ID": str(model_dir), "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path)}
@@ -336,9 +307,162 @@ def test_gunicorn_serves_with_the_images_settings(model_dir, tmp_path):
         assert [r["label"] for r in response.json()["result"]] == ["NEGATIVE", "POSITIVE"]
         files = {"file": ("book.txt", b"word " * (12 * 10**6 // 5), "text/plain")}
         assert_error(requests.post(f"{url}/classify-file", files=files, timeout=60), 413)
+        status, _, error = send_first(url, "/classify", json.dumps({"text": "x" * 8 * 10**6}).encode(), "application/json")
+        assert status == 413 and "MAX_BODY_BYTES" in error["error"]
         assert list(tmp_path.iterdir()) == []
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 0 and "Shutting down" in output, output[-2000:]
     assert "classifying 2 text(s)" in output  # the app's own logging works under gunicorn
+
+
+
+
+# --- admission by time, and a 413 a client that sends first can read ----------------------------
+
+
+def paced(seconds_per_text: float) -> Classifier:
+    """A stand-in model whose service time is `seconds_per_text` per text (asleep: the GIL is free)."""
+    def predict(texts):
+        time.sleep(seconds_per_text * len(texts))
+        return [{"label": "POSITIVE", "score": 0.99} for _ in texts]
+
+    return Classifier(f"paced at {seconds_per_text} s per text", predict)
+
+
+def burst(base_url: str, clients: int, requests_each: int) -> list[requests.Response]:
+    """`clients` threads, each with its own keep-alive session, POST `requests_each` short reviews one after another."""
+    answers: list[requests.Response] = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        with requests.Session() as session:
+            for i in range(requests_each):
+                answer = session.post(f"{base_url}/classify", json={"text": f"{POSITIVE} ({number}.{i})"}, timeout=60)
+                with lock:
+                    answers.append(answer)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def test_admission_counts_seconds_of_work_and_learns_the_service_time():
+    """A request is queued while the work ahead of it, in estimated seconds, stays within the
+    bound (always when nothing is queued); each served request moves the estimate toward what it took."""
+    admission = Admission(max_seconds=1.0, seconds_per_char=0.001)
+    assert admission.admit(1500)  # alone: admitted, however long
+    assert not admission.admit(100)  # 1.6 s of work: over the bound
+    admission.leave(1500, served_seconds=0.15)  # it took a tenth of the estimate
+    assert admission.expected_wait() == 0 and admission.seconds_per_char == pytest.approx(0.00082)
+    assert admission.admit(600) and admission.admit(600) and not admission.admit(100)
+    assert Admission.chars(["x" * 5000, "short"]) == Admission.READ_CHARS + len("short") + 2 * Admission.OVERHEAD_CHARS
+
+
+def test_a_burst_of_short_requests_is_served_not_refused():
+    """64 clients sending 4 short reviews each, at 6 ms of model time per review (the final image's,
+    measured on one CPU): the whole burst is about 1.5 s of work, and every request gets its 200."""
+    with serving(create_app(paced(0.006))) as base_url:
+        answers = burst(base_url, clients=64, requests_each=4)
+    assert len(answers) == 256
+    assert [a.status_code for a in answers if a.status_code != 200] == []
+
+
+def test_work_beyond_the_bound_is_refused_at_once_with_retry_after_and_health_never_waits(classifier):
+    """One slow prediction holds the model: with a bound of 0 s the next request is refused at once
+    (503, Retry-After, the setting named), /ready says 503, /health answers; once the model is free,
+    requests are served and /ready says ready again."""
+    release = threading.Event()
+
+    def slow(texts):
+        if "slow" in texts[0]:
+            release.wait(30)
+        return classifier.predict(texts)
+
+    with serving(create_app(Classifier(classifier.name, slow), limits=Limits(max_queue_seconds=0))) as base_url:
+        holder = threading.Thread(target=requests.post, args=(f"{base_url}/classify",), kwargs={"json": {"text": "slow"}})
+        holder.start()
+        time.sleep(0.5)
+        assert requests.get(f"{base_url}/health", timeout=5).status_code == 200  # while the model is held
+        refused = requests.post(f"{base_url}/classify", json={"text": "ok"}, timeout=5)
+        assert "MAX_QUEUE_SECONDS" in assert_error(refused, 503) and int(refused.headers["Retry-After"]) >= 1
+        assert_error(requests.get(f"{base_url}/ready", timeout=5), 503)
+        release.set()
+        holder.join()
+        assert requests.get(f"{base_url}/ready").json() == {"status": "ready"}
+        assert requests.post(f"{base_url}/classify", json={"text": POSITIVE}).status_code == 200
+
+
+def test_an_admitted_request_waits_at_most_wait_seconds(classifier):
+    """Estimates can be wrong: an admitted request that waits MODEL_WAIT_SECONDS for the model gets a 503 then."""
+    release = threading.Event()
+
+    def slow(texts):
+        if "slow" in texts[0]:
+            release.wait(30)
+        return classifier.predict(texts)
+
+    limits = Limits(max_queue_seconds=60, wait_seconds=1.0)
+    with serving(create_app(Classifier(classifier.name, slow), limits=limits)) as base_url:
+        holder = threading.Thread(target=requests.post, args=(f"{base_url}/classify",), kwargs={"json": {"text": "slow"}})
+        holder.start()
+        time.sleep(0.5)
+        waited = requests.post(f"{base_url}/classify", json={"text": "ok"}, timeout=30)
+        assert "busy for 1 s" in assert_error(waited, 503) and int(waited.headers["Retry-After"]) >= 1
+        release.set()
+        holder.join()
+
+
+def send_first(base_url: str, path: str, body: bytes, content_type: str) -> tuple[int, dict, dict]:
+    """POST `body` as Python's http.client does (the whole body, then read the answer): status, headers, JSON."""
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        connection.request("POST", path, body=body, headers={"Content-Type": content_type})
+        answer = connection.getresponse()
+        return answer.status, dict(answer.getheaders()), json.loads(answer.read())
+    finally:
+        connection.close()
+
+
+def multipart(name: str, data: bytes) -> tuple[bytes, str]:
+    boundary = "workshop-boundary"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: text/plain\r\n\r\n").encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_a_client_that_sends_its_body_first_reads_the_413(url):
+    """An 8 MB JSON body and a 12 MB upload, sent whole before reading (http.client): each gets its 413 JSON."""
+    status, _, body = send_first(url, "/classify", json.dumps({"text": "x" * 8 * 10**6}).encode(), "application/json")
+    assert status == 413 and "MAX_BODY_BYTES" in body["error"]
+    status, _, body = send_first(url, "/classify-file", *multipart("book.txt", b"word " * (12 * 10**6 // 5)))
+    assert status == 413 and "MAX_BODY_BYTES" in body["error"]
+
+
+def test_a_burst_beyond_the_bound_is_partly_refused_each_refusal_saying_when_to_retry():
+    """At 100 ms per text, 64 clients at once are 6.4 s of work: what fits in MAX_QUEUE_SECONDS is
+    served, the rest refused at once with a 503 and a Retry-After; nothing else (no 5xx but 503)."""
+    with serving(create_app(paced(0.1), limits=Limits(max_queue_seconds=1.5))) as base_url:
+        answers = burst(base_url, clients=64, requests_each=1)
+    statuses = sorted({a.status_code for a in answers})
+    assert statuses == [200, 503], statuses
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in answers if a.status_code == 503)
+
+
+def test_the_burst_benchmark_counts_every_answer_and_probes_health():
+    """workshop.burst (README's burst figures) against a real server: every request counted by
+    status, a latency per 200, /health probed while the burst runs, and the summary says so."""
+    from workshop import burst as benchmark
+
+    with serving(create_app(paced(0.002), limits=Limits(max_queue_seconds=0))) as base_url:
+        host, port = base_url.removeprefix("http://").split(":")
+        result = benchmark.burst(host, int(port), clients=8, requests_each=3)
+    answered = result.statuses.get(200, 0)
+    assert sum(result.statuses.values()) == 24 and set(result.statuses) <= {200, 503} and answered >= 1
+    assert len(result.seconds) == answered and result.health_seconds
+    assert f"{answered}/24 answered 200" in result.summary("paced")
