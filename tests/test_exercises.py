@@ -332,10 +332,12 @@ def test_check_fails_on_the_untouched_exercise_with_a_sentence(exercise_id, warm
 
 # --- the transfer and model exercises: each usual mistake gets its own sentence ------------------
 
-def _variant(tmp_path: Path, exercise_id: str, edits: list[tuple[str, str]]) -> Path:
+def _variant(tmp_path: Path, exercise_id: str, edits: list[tuple[str, str]], answer: str | None = None) -> Path:
     """The reference answer of `exercise_id` with one mistake in it: each (old, new) edit, where
-    old occurs exactly once."""
+    old occurs exactly once; with `answer`, the solution region replaced by it first."""
     text = exercises.source_path(exercise_id, exercises.SOLUTIONS_DIR).read_text()
+    if answer is not None:
+        text = re.sub(r"(?ms)^# BEGIN SOLUTION\b.*?^# END SOLUTION\n", lambda _: answer, text)
     for old, new in edits:
         assert text.count(old) == 1, old
         text = text.replace(old, new)
@@ -403,14 +405,7 @@ def _remove_image(tag: str) -> None:
 def _with_answer(exercise_id: str, answer: str, tmp_path: Path, edits: tuple[tuple[str, str], ...] = ()) -> Path:
     """The exercise's reference file with its solution region replaced by `answer` (and each
     (old, new) edit made elsewhere, old occurring once): what a learner who pasted it would have."""
-    text = exercises.source_path(exercise_id, exercises.SOLUTIONS_DIR).read_text()
-    text = re.sub(r"(?ms)^# BEGIN SOLUTION\b.*?^# END SOLUTION\n", lambda _: answer, text)
-    for old, new in edits:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    path = tmp_path / f"{exercise_id}.Dockerfile"
-    path.write_text(text)
-    return path
+    return _variant(tmp_path, exercise_id, list(edits), answer=answer)
 
 
 #: Each Dockerfile exercise of lessons 03 to 06: the lesson's Dockerfile, the line there that

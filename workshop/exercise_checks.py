@@ -133,15 +133,11 @@ _NO_LIBYAML = "libyaml-0.so.2"
 def fix_slim(path: Path) -> None:
     tag = _tag("03-fix-slim", path)
     _build(path, tag, context=YAMLSTATS)
-    try:
-        checks.can_import(tag, "yamlstats")
-    except CheckFailed as failure:
-        if _NO_LIBYAML in str(failure):
-            raise CheckFailed(f"{path.name} builds, but yamlstats cannot load {_NO_LIBYAML} in the image: apt "
-                              "installed libyaml-0-2 only because libyaml-dev needed it, so purge --auto-remove "
-                              "took it away too. Name libyaml-0-2 in your apt-get install, and apt keeps it.") from None
-        raise CheckFailed(f"{path.name} builds, but `import yamlstats` fails in the image: the RUN you write must "
-                          "pip install . (the build context, copied to /src), which compiles yamlstats.") from None
+    _expect_yamlstats(tag, no_library=f"{path.name} builds, but yamlstats cannot load {_NO_LIBYAML} in the image: apt "
+                      "installed libyaml-0-2 only because libyaml-dev needed it, so purge --auto-remove took it "
+                      "away too. Name libyaml-0-2 in your apt-get install, and apt keeps it.",
+                      no_module=f"{path.name} builds, but `import yamlstats` fails in the image: the RUN you write "
+                      "must pip install . (the build context, copied to /src), which compiles yamlstats.")
     _expect(checks.tool_absent, tag, "gcc",
             sentence=f"gcc is still in the image built from {path.name}: after pip install, apt-get purge "
                      "gcc, libc6-dev and libyaml-dev in the same RUN.")
@@ -157,6 +153,15 @@ def _compiler_layers(image: str) -> list[str]:
     """Instructions of the layers that add a gcc binary, whether or not a later layer deletes it."""
     return [layer.command for layer in analyze(image).layers
             if any(change.change in ("added", "modified") and _GCC.fullmatch(change.path) for change in layer.files)]
+
+
+def _expect_yamlstats(tag: str, *, no_library: str, no_module: str) -> None:
+    """`import yamlstats` works in `tag`; else CheckFailed with `no_library` when libyaml is what is
+    missing, `no_module` otherwise."""
+    try:
+        checks.can_import(tag, "yamlstats")
+    except CheckFailed as failure:
+        raise CheckFailed(no_library if _NO_LIBYAML in str(failure) else no_module) from None
 
 
 def _no_headers(image: str, fix: str) -> None:
@@ -177,15 +182,11 @@ def runtime_stage(path: Path) -> None:
             sentence=f"The image built from {path.name} still has gcc: start a last stage FROM "
                      "python:3.11-slim-bookworm and copy only /opt/venv and samples/ into it.")
     _no_headers(tag, "install the library's runtime package (libyaml-0-2), not libyaml-dev")
-    try:
-        checks.can_import(tag, "yamlstats")
-    except CheckFailed as failure:
-        if _NO_LIBYAML in str(failure):
-            raise CheckFailed(f"The runtime stage has the venv, but yamlstats cannot load {_NO_LIBYAML}: the "
-                              "builder's base has libyaml, slim does not. apt-get install the library's runtime "
-                              "package (libyaml-0-2: no -dev, no compiler) in the last stage.") from None
-        raise CheckFailed("The final image cannot import yamlstats: COPY --from=builder /opt/venv /opt/venv, and "
-                          "put /opt/venv/bin first on PATH (ENV PATH=/opt/venv/bin:$PATH).") from None
+    _expect_yamlstats(tag, no_library=f"The runtime stage has the venv, but yamlstats cannot load {_NO_LIBYAML}: "
+                      "the builder's base has libyaml, slim does not. apt-get install the library's runtime package "
+                      "(libyaml-0-2: no -dev, no compiler) in the last stage.",
+                      no_module="The final image cannot import yamlstats: COPY --from=builder /opt/venv /opt/venv, "
+                      "and put /opt/venv/bin first on PATH (ENV PATH=/opt/venv/bin:$PATH).")
     own = _stage_instructions(tag, "python:3.11-slim-bookworm")
     if any("pip install" in instruction for instruction in own):
         raise CheckFailed("Your runtime stage runs pip install: copy the builder's venv instead, so no "
@@ -212,14 +213,8 @@ def cache_order(path: Path) -> None:
                           "with train.py, and hold serve.py, in the order that keeps each step cached.")
     _build(path, tag, context=TRANSFER_APP)
     _route_messages(tag, path)
-    # Stopped as soon as pip runs again: that is the answer, and a reinstall would take a while.
-    change = measure.rebuild_after_edit(path, edit="serve.py", tag=tag, root=TRANSFER_APP, build_first=False,
-                                        give_back=False, stop_at=_PIP_RUNS)
-    rerun = [step for step in change.steps_run if "pip install" in step]
-    if rerun:
-        raise CheckFailed(f"Changing one line of serve.py re-ran `{rerun[0]}`: copy requirements.txt alone "
-                          "before pip install, and serve.py after it.")
-    retrained = [step for step in change.steps_run if re.search(r"\bRUN\b.*\btrain\.py\b", step)]
+    steps_run = _rebuild_after_serve_edit(path, tag)
+    retrained = [step for step in steps_run if re.search(r"\bRUN\b.*\btrain\.py\b", step)]
     if retrained:
         raise CheckFailed(f"Changing one line of serve.py re-ran the training (`{retrained[0]}`): the model "
                           "depends on train.py and data/ alone. Copy those, train, and copy serve.py after "
@@ -525,12 +520,20 @@ def transfer_app(path: Path) -> None:
         raise CheckFailed(f"{path.name} has no CMD: end with one that starts waitress on port 8080 "
                           "(waitress-serve --port=8080 serve:app).")
     _route_messages(tag, path, command)
+    _rebuild_after_serve_edit(path, tag)
+
+
+def _rebuild_after_serve_edit(path: Path, tag: str) -> list[str]:
+    """Build `path` again after a one-line change to a copy of the ticket router's serve.py; the
+    steps that ran, or CheckFailed if pip install was one of them."""
+    # Stopped as soon as pip runs again: that is the answer, and a reinstall would take a while.
     change = measure.rebuild_after_edit(path, edit="serve.py", tag=tag, root=TRANSFER_APP, build_first=False,
                                         give_back=False, stop_at=_PIP_RUNS)
     rerun = [step for step in change.steps_run if "pip install" in step]
     if rerun:
         raise CheckFailed(f"Changing one line of serve.py re-ran `{rerun[0]}`: copy requirements.txt alone before "
                           "pip install, and serve.py after it.")
+    return change.steps_run
 
 
 def _route_messages(tag: str, path: Path, command: list[str] | None = None) -> None:
