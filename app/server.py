@@ -44,8 +44,7 @@ class Limits:
     max_texts: int = 64  # [MAX_TEXTS] texts in one /classify body: more is a 422
     max_text_chars: int = 100_000  # [MAX_TEXT_CHARS] the model reads ~2,000 of them; longer: 422
     # [MAX_QUEUE_SECONDS] the estimated wait for the model beyond which a request is refused at
-    # once (503). 1.5 s: with a short review's ~6 ms of model time, an admitted request is answered
-    # within 2 s, and a burst of 250 short reviews queued at once is still served.
+    # once (503). Why 1.5 s, from measured service times: README, "Serving".
     max_queue_seconds: float = 1.5
     wait_seconds: float = 10.0  # [MODEL_WAIT_SECONDS] an admitted request's longest wait (estimates can be wrong): 503
     # [DRAIN_BODY_BYTES] a body over max_body_bytes is still read up to this many bytes before the
@@ -137,6 +136,10 @@ class Admission:
     def expected_wait(self) -> float:
         with self._lock:
             return self._queued_chars * self.seconds_per_char
+
+    def over(self) -> bool:
+        """Whether the work queued now is more than a new request should wait for."""
+        return self.expected_wait() > self.max_seconds
 
     def admit(self, chars: int) -> bool:
         with self._lock:
@@ -240,8 +243,8 @@ def create_app(classifier=None, *, limits: Limits | None = None) -> Flask:
 
     @app.get("/ready")
     def ready():
-        wait = admission.expected_wait()
-        if wait > limits.max_queue_seconds:
+        if admission.over():
+            wait = admission.expected_wait()
             raise Busy(f"busy: about {wait:.1f} s of work queued for the model", retry_after=wait)
         return {"status": "ready"}
 

@@ -382,9 +382,7 @@ def test_check_names_the_mistake(tmp_path, exercise_id, edits, sentence):
             exercises.get(exercise_id).check(path)
         assert leftover_containers(exercise_id) == []
     finally:
-        from workshop import engine
-
-        engine.client().images.remove(f"{IMAGE_REPO}:ex-{exercise_id}", force=True)
+        _remove_image(f"{IMAGE_REPO}:ex-{exercise_id}")
 
 
 # --- the exercises transfer: the lesson's own diff does not pass ---------------------------------
