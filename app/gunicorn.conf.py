@@ -16,6 +16,11 @@ workers = 1
 threads = int(os.environ.get("THREADS", "96"))
 # The model loads before the worker answers its first request: give it time on a slow disk.
 timeout = 120
+# An idle keep-alive connection stays open this long (gunicorn's default is 2 s). Whichever side
+# closes an idle connection can race a request just sent on it, which then fails without an
+# answer: a client pausing 2 s between requests met that in a soak. Longer than a load balancer's
+# idle timeout (60 s for most); an idle connection costs a file descriptor, not a thread.
+keepalive = 75
 # The worker's heartbeat file goes to memory, so the root filesystem can be read-only.
 worker_tmp_dir = "/dev/shm"
 # One line per request on stdout, next to the app's own log on stderr.

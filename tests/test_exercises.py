@@ -482,6 +482,15 @@ def test_check_rejects_the_lessons_own_diff(tmp_path, exercise_id):
     # purge --auto-remove takes the library apt installed only for libyaml-dev
     ("03-fix-slim", LESSON_DIFFS["03-fix-slim"][2].replace("libc6-dev \\\n", "libc6-dev \\\n        libyaml-dev \\\n"),
      "purge --auto-remove took it away"),
+    # purge without --auto-remove: the package named gcc goes, gcc-12 (its dependency) stays
+    ("03-fix-slim", """\
+RUN set -eux; \\
+    apt-get update; \\
+    apt-get install -y --no-install-recommends gcc libc6-dev libyaml-dev libyaml-0-2; \\
+    pip install --no-cache-dir .; \\
+    apt-get purge -y gcc libc6-dev libyaml-dev; \\
+    rm -rf /var/lib/apt/lists/*
+""", "Purge with --auto-remove"),
     # the mounts without removing docker-clean: apt deletes every package it installs
     ("05-cache-mount", """\
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \\
@@ -490,7 +499,7 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \\
 """, "docker-clean"),
     # the lesson's variable for this app's file
     ("06-bake-the-model", "COPY --from=train /model /opt/model\nENV MODEL_ID=/opt/model\n", "loads the file MODEL_PATH names"),
-], ids=["runtime-library-auto-removed", "docker-clean-kept", "model-id-not-model-path"])
+], ids=["runtime-library-auto-removed", "compiler-dependency-kept", "docker-clean-kept", "model-id-not-model-path"])
 def test_check_names_the_transfer_step_missed(tmp_path, exercise_id, answer, sentence):
     """The lesson's diff adapted halfway fails with the sentence naming the step still missing."""
     path = _with_answer(exercise_id, answer, tmp_path)

@@ -141,6 +141,11 @@ def fix_slim(path: Path) -> None:
     _expect(checks.tool_absent, tag, "gcc",
             sentence=f"gcc is still in the image built from {path.name}: after pip install, apt-get purge "
                      "gcc, libc6-dev and libyaml-dev in the same RUN.")
+    compilers = [file.path for file in analyze(tag).files if _GCC.fullmatch(file.path)]
+    if compilers:
+        raise CheckFailed(f"/{compilers[0]} is still in the image built from {path.name}: purging the package "
+                          "named gcc leaves gcc-12, the compiler apt installed for it. Purge with --auto-remove, "
+                          "which also removes what only the purged packages needed.")
     _no_headers(tag, "after pip install, purge libyaml-dev with the compiler, in the same RUN")
     leftovers = _compiler_layers(tag)
     if leftovers:
@@ -180,7 +185,8 @@ def runtime_stage(path: Path) -> None:
     _build(path, tag, context=YAMLSTATS)
     _expect(checks.tool_absent, tag, "gcc",
             sentence=f"The image built from {path.name} still has gcc: start a last stage FROM "
-                     "python:3.11-slim-bookworm and copy only /opt/venv and samples/ into it.")
+                     "python:3.11-slim-bookworm and copy /opt/venv and samples/ into it from the builder; "
+                     "what that stage installs itself is only what runs, never a compiler.")
     _no_headers(tag, "install the library's runtime package (libyaml-0-2), not libyaml-dev")
     _expect_yamlstats(tag, no_library=f"The runtime stage has the venv, but yamlstats cannot load {_NO_LIBYAML}: "
                       "the builder's base has libyaml, slim does not. apt-get install the library's runtime package "

@@ -226,8 +226,9 @@ def _shown(args: list[str]) -> list[str]:
 #: docker-py's `containers.create` options that map to one `docker run` flag each.
 #: Lesson 09's hardened run of the final image, the same limits as dockerfiles/final.k8s.yaml:
 #: a read-only root, no capabilities, no gaining privileges (setuid), bounded processes, memory
-#: and CPU (one, as measured in lesson 10).
-HARDENED = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "pids_limit": 64,
+#: and CPU (one, as measured in lesson 10). The kernel counts threads as processes: gunicorn's 96
+#: (app/gunicorn.conf.py) must fit, or a burst of clients kills the worker ("can't start new thread").
+HARDENED = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "pids_limit": 128,
             "mem_limit": "768m", "nano_cpus": 1_000_000_000}
 
 _FLAGS = {"network_mode": "--network", "cpuset_cpus": "--cpuset-cpus", "mem_limit": "--memory", "user": "--user",
