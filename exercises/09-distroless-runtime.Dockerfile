@@ -4,8 +4,9 @@
 # stage (/onnx), the pruned venv in pruned-venv (/opt/venv), Debian's python3.11 and its
 # libraries unpacked in the rootfs stage (/rootfs). Write the last stage, on an empty base, so
 # that the image has no shell and no package manager, runs as UID 10001, and prints the batch
-# result when run with no arguments (app/main.py is the entry point, from /srv/app), with
-# everything but the model under lesson 09's 100 MB. Stuck? The hints are in exercises/README.md.
+# result when run with no arguments (app/main.py is the entry point, from /srv/app; the rootfs's
+# interpreter is python3, and the app finds its model through ENV MODEL_ID), with everything but
+# the model under lesson 09's 100 MB. Stuck? The hints are in exercises/README.md.
 #
 # Check it from the repository root (it builds this file and runs the image):
 #   python -m workshop check 09-distroless-runtime

@@ -370,7 +370,18 @@ _BAKE_COPY = "COPY --from=train /model/router.joblib /opt/model/router.joblib\n"
      "The model is copied after serve.py"),
     ("08-serve-without-torch", [("COPY --from=onnx-model /onnx /opt/model\n", "COPY --from=model /model /opt/model\n")],
      "the torch weights"),
-], ids=["root", "training-data-kept", "cache-order", "model-never-copied", "model-after-app", "hub-files-not-the-export"])
+    # the hardening and distroless exercises
+    ("07-production-hardening", [("HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \\\n"
+                                  "    CMD [\"python\", \"-c\", \"import urllib.request; urllib.request.urlopen("
+                                  "'http://127.0.0.1:8080/health', timeout=4)\"]\n",
+                                  "HEALTHCHECK --interval=2s --retries=1 "
+                                  "CMD [\"python\", \"-c\", \"raise SystemExit('no health here')\"]\n")],
+     "Your HEALTHCHECK's last run: exit code 1, output: no health here"),
+    ("09-distroless-runtime", [("    MODEL_ID=/opt/model \\\n", "")], "set ENV MODEL_ID to the folder"),
+    ("09-distroless-runtime", [('ENTRYPOINT ["python3", "main.py"]', 'ENTRYPOINT ["python", "main.py"]')],
+     'cannot start: "python": executable file not found'),
+], ids=["root", "training-data-kept", "cache-order", "model-never-copied", "model-after-app", "hub-files-not-the-export",
+        "health-check-fails", "no-model-id", "python-not-python3"])
 def test_check_names_the_mistake(tmp_path, exercise_id, edits, sentence):
     """Each usual mistake fails its exercise's check with the sentence that names it, and leaves no
     container: for the transfer app a root user, the training data copied into the runtime, or the

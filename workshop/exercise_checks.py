@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import docker.errors
 import requests
 
 from workshop import checks, config, engine, measure
@@ -185,8 +186,7 @@ def runtime_stage(path: Path) -> None:
     _build(path, tag, context=YAMLSTATS)
     _expect(checks.tool_absent, tag, "gcc",
             sentence=f"The image built from {path.name} still has gcc: start a last stage FROM "
-                     "python:3.11-slim-bookworm and copy /opt/venv and samples/ into it from the builder; "
-                     "what that stage installs itself is only what runs, never a compiler.")
+                     "python:3.11-slim-bookworm and copy only /opt/venv and samples/ into it.")
     _no_headers(tag, "install the library's runtime package (libyaml-0-2), not libyaml-dev")
     _expect_yamlstats(tag, no_library=f"The runtime stage has the venv, but yamlstats cannot load {_NO_LIBYAML}: "
                       "the builder's base has libyaml, slim does not. apt-get install the library's runtime package "
@@ -367,13 +367,15 @@ def production_hardening(path: Path) -> None:
     try:
         with serve(tag, command=["gunicorn"], read_only=True, tmpfs={"/tmp": ""}, timeout=300) as server:
             status = _health_status(server.container)
+            runs = server.container.attrs["State"].get("Health", {}).get("Log") or []
+            last_probe = (f"exit code {runs[-1]['ExitCode']}, output: {runs[-1]['Output'].strip()[-300:] or '(none)'}"
+                          if runs else "")
     except RunFailed as failure:
         last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
         raise CheckFailed(f"`gunicorn` does not serve the API with --read-only --tmpfs /tmp: {last[0]}") from None
     if status != "healthy":
         raise CheckFailed(f"The API answers, but Docker still calls the container `{status}` after "
-                          f"{HEALTHY_WITHIN_S} s: run your HEALTHCHECK's command in the container by hand "
-                          "(docker exec) and read its error.")
+                          f"{HEALTHY_WITHIN_S} s. Your HEALTHCHECK's last run: {last_probe or '(no run recorded)'}")
     _expect_batch_result(tag, path, entrypoint='CMD ["python", "predictor.py", "sample_data/sample_text.txt"]')
 
 
@@ -431,8 +433,10 @@ def distroless_runtime(path: Path) -> None:
     _expect(checks.can_import, tag, "onnxruntime",
             sentence=f"python3 in the image built from {path.name} cannot import onnxruntime: copy the venv's "
                      "site-packages from the pruned-venv stage and set ENV PYTHONPATH to that folder.")
+    folder = _model_folder(tag, path, "set ENV MODEL_ID to the folder the last stage copies the onnx-model "
+                                      "stage's export to (/opt/model): the app loads its model from there.")
     _expect_batch_result(tag, path, entrypoint='ENTRYPOINT ["python3", "main.py"] with WORKDIR /srv/app')
-    model = layer_bytes(tag, "/opt/model")
+    model = layer_bytes(tag, folder)
     rest = image_size(tag) - model
     if rest > RUNTIME_BUDGET:
         raise CheckFailed(f"Everything but the model takes {engine.human(rest)} in {tag}, over the lesson's "
@@ -482,6 +486,11 @@ def _expect_batch_result(tag: str, path: Path,
                          network_mode: str | None = None) -> None:
     try:
         output = run_batch(tag, network_mode=network_mode)
+    except docker.errors.APIError as error:  # the engine could not start the command at all
+        why = re.search(r'exec: ("[^"]*": [^:]+)', str(error.explanation or error))
+        raise CheckFailed(f"A container of the image built from {path.name} cannot start"
+                          f"{': ' + why.group(1) if why else ''}. Its command must name a program the image has, "
+                          f"in exec form (a JSON list: no shell runs it): end with {entrypoint}.") from None
     except RunFailed as failure:
         last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
         how = f" with --network {network_mode}" if network_mode else ""
