@@ -1,7 +1,9 @@
-"""The base of the tests' fake HTTP servers: a quiet http.server handler that answers in JSON."""
+"""JSON over HTTP for the tests: the base of their fake servers (a quiet http.server handler that
+answers in JSON), and a client that sends its whole body before it reads, as Python's http.client does."""
 
 from __future__ import annotations
 
+import http.client
 import json
 from http.server import BaseHTTPRequestHandler
 
@@ -17,3 +19,15 @@ class JSONHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:  # no line per request on the test's stderr
         pass
+
+
+def send_first(base_url: str, path: str, body: bytes, content_type: str) -> tuple[int, dict, dict]:
+    """POST `body` as Python's http.client does (the whole body, then read the answer): status, headers, JSON."""
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        connection.request("POST", path, body=body, headers={"Content-Type": content_type})
+        answer = connection.getresponse()
+        return answer.status, dict(answer.getheaders()), json.loads(answer.read())
+    finally:
+        connection.close()

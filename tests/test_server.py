@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
@@ -16,6 +15,7 @@ from contextlib import contextmanager
 import pytest
 import requests
 from conftest import REPO_ROOT
+from jsonhttp import send_first
 from predictor import Classifier
 from server import Admission, Limits, create_app
 from werkzeug.serving import make_server
@@ -415,18 +415,6 @@ def test_an_admitted_request_waits_at_most_wait_seconds(classifier):
         assert "busy for 1 s" in assert_error(waited, 503) and int(waited.headers["Retry-After"]) >= 1
         release.set()
         holder.join()
-
-
-def send_first(base_url: str, path: str, body: bytes, content_type: str) -> tuple[int, dict, dict]:
-    """POST `body` as Python's http.client does (the whole body, then read the answer): status, headers, JSON."""
-    host, port = base_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    try:
-        connection.request("POST", path, body=body, headers={"Content-Type": content_type})
-        answer = connection.getresponse()
-        return answer.status, dict(answer.getheaders()), json.loads(answer.read())
-    finally:
-        connection.close()
 
 
 def multipart(name: str, data: bytes) -> tuple[bytes, str]:

@@ -7,7 +7,6 @@ and curl). README's 10-minute figures come from `python -m workshop.soak`.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ import time
 
 import pytest
 import requests
+from jsonhttp import send_first
 
 from workshop import config, soak
 from workshop.build import build
@@ -133,18 +133,6 @@ def test_docker_stop_answers_the_requests_in_flight_and_stops_within_10_s(final)
         assert server.container.wait(timeout=10)["StatusCode"] == 0
 
 
-def post_first(url: str, path: str, body: bytes) -> tuple[int, dict]:
-    """POST as Python's http.client does: the whole body, then read the answer."""
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    try:
-        connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-        answer = connection.getresponse()
-        return answer.status, json.loads(answer.read())
-    finally:
-        connection.close()
-
-
 @pytest.mark.docker
 def test_plain_clients_read_the_413_of_a_body_over_the_cap_from_the_image(final, tmp_path):
     """8 MB to /classify, from http.client (sends first) and curl (asks `Expect: 100-continue`;
@@ -153,7 +141,7 @@ def test_plain_clients_read_the_413_of_a_body_over_the_cap_from_the_image(final,
     and closes without reading: curl still reads the 413 it got while sending."""
     with serve(final, command=["serve"], **HARDENED) as server:
         body = json.dumps({"text": "x" * 8 * 10**6}).encode()
-        status, answer = post_first(server.url, "/classify", body)
+        status, _, answer = send_first(server.url, "/classify", body, "application/json")
         assert status == 413 and "MAX_BODY_BYTES" in answer["error"]
         for size in (8 * 10**6, 20 * 10**6):
             (tmp_path / "body.json").write_bytes(json.dumps({"text": "x" * size}).encode())

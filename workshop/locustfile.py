@@ -35,7 +35,7 @@ def _load_sentences(environment, **_) -> None:
         SENTENCES[:] = [row["content"] for row in csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE)]
 
 
-def long_review(length: int | None = None) -> str:
+def long_text(length: int | None = None) -> str:
     """Sentences joined to `length` characters (random: 1,000 to 3,000); the model reads ~2,000."""
     length = length or random.randint(1000, 3000)
     text = ""
@@ -49,7 +49,7 @@ def _largest_first(environment, **_) -> None:
     """Before the users: the largest request of each kind once, so that the model's buffers (ONNX
     Runtime keeps what it allocated) reach their size first, and memory that grows after the
     warm-up means a leak, not a longer text than any so far."""
-    for body in ({"text": long_review(3000)}, {"texts": sorted(SENTENCES, key=len)[-8:]}):
+    for body in ({"text": long_text(3000)}, {"texts": sorted(SENTENCES, key=len)[-8:]}):
         requests.post(f"{environment.host}/classify", json=body, timeout=60).raise_for_status()
 
 
@@ -94,7 +94,7 @@ class Reader(HttpUser):
 
     @task(2)
     def long_review(self) -> None:
-        self.expect("long review", 200, "POST", "/classify", json={"text": long_review()})
+        self.expect("long review", 200, "POST", "/classify", json={"text": long_text()})
 
     @task(2)
     def batch(self) -> None:

@@ -92,12 +92,14 @@ class Soak:
         since = [row.memory_bytes for row in self.rows if row.seconds >= (self.warm_up if after is None else after)]
         return max(since) / since[0] - 1 if len(since) > 1 else 0.0
 
+    def failures_by_kind(self) -> str:
+        return "; ".join(f"{f['Occurrences']} x {f['Name']}: {f['Error']}" for f in self.failures)
+
     def check(self) -> list[str]:
         """What went wrong, one sentence each; empty when the soak passed."""
         problems = []
         if self.failures:
-            kinds = "; ".join(f"{f['Occurrences']} x {f['Name']}: {f['Error']}" for f in self.failures)
-            problems.append(f"requests failed: {kinds}")
+            problems.append(f"requests failed: {self.failures_by_kind()}")
         if len([row for row in self.rows if row.seconds >= self.warm_up]) < 2:
             problems.append("too short to tell whether memory grows: run for 2 intervals after the warm-up at least")
         elif (growth := self.memory_growth()) >= MAX_GROWTH:
@@ -121,8 +123,7 @@ class Soak:
         for kind in self.kinds:
             lines.append(f"{kind['Name']:<26} {kind['Request Count']:>6} {kind['Failure Count']:>6} {kind['50%']:>7} "
                          f"{kind['99%']:>7} {float(kind['Max Response Time']):>7.0f}")
-        lines.append("failures by kind: " + ("; ".join(f"{f['Occurrences']} x {f['Name']}: {f['Error']}"
-                                                       for f in self.failures) or "none"))
+        lines.append(f"failures by kind: {self.failures_by_kind() or 'none'}")
         lines.append(f"memory: {100 * self.memory_growth():+.1f} % after the first {self.warm_up} s "
                      f"({100 * self.memory_growth(WARM_UP):+.1f} % after the first {WARM_UP} s); peak "
                      f"{_mb(self.peak_bytes)} ({self.peak_source}); OOM killed: {'yes' if self.oom_killed else 'no'}; "
@@ -188,16 +189,16 @@ def _rows(history: Path, began: float, memory: list[tuple[int, int]]) -> list[Ro
     totals = [row for row in _read(str(history)) if row["Name"] == "Aggregated"]
     rows = []
     for seconds, used in memory:
-        at = [row for row in totals if int(row["Timestamp"]) <= began + seconds] or totals[:1]
-        last = at[-1] if at else {}
-
-        def number(column: str, row: dict = last) -> float | None:
-            value = row.get(column, "N/A")
-            return None if value in ("N/A", "", None) else float(value)
-
-        rows.append(Row(seconds, number("Requests/s") or 0.0, number("50%"), number("99%"),
-                        int(number("Total Failure Count") or 0), used))
+        last = next((row for row in reversed(totals) if int(row["Timestamp"]) <= began + seconds), totals[0] if totals else {})
+        rows.append(Row(seconds, _number(last, "Requests/s") or 0.0, _number(last, "50%"), _number(last, "99%"),
+                        int(_number(last, "Total Failure Count") or 0), used))
     return rows
+
+
+def _number(row: dict[str, str], column: str) -> float | None:
+    """A figure of locust's CSV, None where locust has none yet ("N/A")."""
+    value = row.get(column, "N/A")
+    return None if value in ("N/A", "") else float(value)
 
 
 def main(argv: list[str] | None = None) -> int:
