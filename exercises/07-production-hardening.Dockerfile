@@ -1,105 +1,51 @@
-# Exercise 07-production-hardening: make the baked image fit to run in production.
+# Exercise 07-production-hardening: harden another app's image for production.
 #
-# This is production.Dockerfile without what makes it fit for production: it installs gunicorn,
-# bakes the model in and labels the image, but runs as root and tells Docker nothing about its
-# health. Goal: the container runs as a fixed, numeric, non-root UID; serves the API with
-# gunicorn on a read-only root filesystem (`--read-only --tmpfs /tmp`); and Docker reports it
-# "healthy" once the API answers, with no tool added to the image for that.
+# Lesson 07 hardened the classifier. This is the ticket router (exercises/transfer-app/, read
+# its README.md and serve.py) baked as in exercise 06: it runs as root, tells Docker nothing
+# about its health, and its server, waitress, has never run on a read-only root. The platform
+# it goes to gives a container no writable folder at all: no --tmpfs, no volume.
+# Goal: the container runs as a fixed, numeric, non-root UID; Docker reports it "healthy" once
+# GET /health answers, with no tool added to the image for that; it serves POST /route with
+# `--read-only` and nothing writable; and a request body over 64 KiB (serve.py reads at most
+# 5,000 characters of a message) is answered 413 at once, as is any body larger still.
 #
 # Checked from the repository root by `python -m workshop check 07-production-hardening`: it
-# builds this file, reads the image's user and health check, starts `gunicorn` read-only with a
-# tmpfs on /tmp, waits for GET /health and for Docker's "healthy", and runs the batch job.
+# builds this file with exercises/transfer-app/ as the build context, reads the image's user and
+# health check, starts it with --read-only alone, routes three messages, waits for Docker's
+# "healthy", and sends a 1 MB and a 100 KB body as curl sends large ones (Expect: 100-continue).
+# Build it yourself with:
+# docker build -f exercises/07-production-hardening.Dockerfile -t ticket-router:hardened exercises/transfer-app
 # Stuck? The hints are in exercises/README.md.
 
-# Where the model comes from: the model-from-hub stage below, or any image that holds the model
-# files in /model (an ARG before the first FROM may name a stage or an image in a later FROM).
-ARG MODEL_SOURCE=model-from-hub
-
-# Builder: has gcc and the Python headers, so wordcount compiles without any apt step.
-FROM python:3.11-bookworm AS builder
-
-# A virtual environment keeps every installed package under one folder we can copy whole.
-# Its bin/python is a symlink to the base image's interpreter, /usr/local/bin/python3, so builder
-# and runtime must have the same Python at the same path, and the same C library for the venv's
-# compiled code: keep both FROM lines on the same Python version and Debian release.
+FROM python:3.11-slim-bookworm AS builder
 RUN python -m venv /opt/venv
-# First on PATH, so python and pip below are the venv's.
 ENV PATH=/opt/venv/bin:$PATH
-
-# The repo's app/ ends up at /srv/app.
 WORKDIR /srv
-
-# Only what the install reads, before the app source: editing the app keeps the install cached.
-COPY app/runtime-requirements.txt app/
-COPY app/wordcount/ app/wordcount/
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
-# What the app imports, and nothing else. A BuildKit cache mount keeps pip's downloads between
-# builds without writing them into the layer (so no --no-cache-dir): after a change to the
-# requirements, pip downloads only what is new.
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
-# The venv that ships needs no installer (the base image keeps its own pip for now). A separate
-# RUN is fine here: builder layers never ship, and the install above stays shared with baked.
-RUN pip uninstall -y pip
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
 
-# The model from the Hub, downloaded once at build time with the builder's huggingface_hub:
-# only the files the pipeline reads (the repo also holds TensorFlow, ONNX and older weights).
-FROM builder AS model-from-hub
-ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
-# A commit of the model's repository on the Hub, not its main branch: every build gets the same
-# files, whatever is pushed there later (transformers' own default for this pipeline pins it too).
-ARG MODEL_REVISION=714eb0fa89d2f80546fda750413ed43d93601a13
-# The weights, the tokenizer and config files, and README.md: the model card (licence, training
-# data, limitations) travels with the model.
-RUN python -c "import sys; from huggingface_hub import snapshot_download; \
-snapshot_download(sys.argv[1], revision=sys.argv[2], local_dir='/model', \
-                  allow_patterns=['*.json', '*.txt', 'model.safetensors', 'README.md'])" \
-    "$MODEL_ID" "$MODEL_REVISION"
+# Train: the builder's venv, the training script and its data; writes /model/router.joblib.
+FROM builder AS train
+COPY train.py .
+COPY data/ data/
+RUN mkdir /model && python train.py data/tickets.csv /model/router.joblib
 
-FROM ${MODEL_SOURCE} AS model
-
-# Runtime: slim, no compiler. It copies the builder's venv and never runs pip itself.
 FROM python:3.11-slim-bookworm
-
-# What the image is, for registries and scanners (OCI annotation keys), and which model it
-# answers with under which licence (our own keys; the model card is /opt/model/README.md). The
-# model's ARGs have the model stage's defaults; offline rooms pass their local model's.
-ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
-ARG MODEL_REVISION=714eb0fa89d2f80546fda750413ed43d93601a13
-ARG MODEL_LICENSE=Apache-2.0
-LABEL org.opencontainers.image.title="bert-classifier" \
-      org.opencontainers.image.description="BERT sentiment classifier: batch run and HTTP API (gunicorn)" \
-      org.opencontainers.image.base.name="python:3.11-slim-bookworm" \
-      workshop.model.id="$MODEL_ID" \
-      workshop.model.revision="$MODEL_REVISION" \
-      workshop.model.license="$MODEL_LICENSE"
-
-# torch, transformers, flask, gunicorn and the compiled wordcount, with their scripts.
 COPY --from=builder /opt/venv /opt/venv
-# The venv's python, pip-installed packages and gunicorn come first.
-ENV PATH=/opt/venv/bin:$PATH
-
-# The model's files: after the venv, before the app, so an app change leaves both cached.
-COPY --from=model /model /opt/model
-# The app loads the baked model and never asks the Hub for anything. No .pyc written at run
-# time: the root filesystem may be read-only.
-ENV MODEL_ID=/opt/model \
-    HF_HUB_OFFLINE=1 \
+# No .pyc written next to the sources at run time: the root filesystem will be read-only.
+ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1
+WORKDIR /srv
+
+COPY --from=train /model/router.joblib /opt/model/router.joblib
+ENV MODEL_PATH=/opt/model/router.joblib
 
 # YOUR CODE HERE: a user for the app (see the goal at the top of this file)
 
-# In app/, where gunicorn finds gunicorn.conf.py.
-WORKDIR /srv/app
-
-# The app last: editing it rebuilds only this small layer.
-COPY app/ ./
-
-# YOUR CODE HERE: run as that user; let Docker ask the API whether it is healthy
+COPY serve.py .
 EXPOSE 8080
 
-# Exec form: python is PID 1 and gets docker stop's SIGTERM (a shell in between would not pass it).
-# Classify the sample file once and exit; `gunicorn` as the command serves the API instead.
-CMD ["python", "predictor.py", "sample_data/sample_text.txt"]
+# Exercise 06 started the server with CMD ["waitress-serve", "--port=8080", "serve:app"].
+# YOUR CODE HERE: run as that user; let Docker ask GET /health; start waitress so that no request makes it write a file

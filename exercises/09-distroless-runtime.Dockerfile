@@ -1,82 +1,29 @@
-# Exercise 09-distroless-runtime: write the runtime stage of the distroless image.
+# Exercise 09-distroless-runtime: put another app on a root filesystem of your own.
 #
-# The stages above the runtime are final.Dockerfile's: the exported model in the onnx-model
-# stage (/onnx), the pruned venv in pruned-venv (/opt/venv), Debian's python3.11 and its
-# libraries unpacked in the rootfs stage (/rootfs). Write the last stage, on an empty base, so
-# that the image has no shell and no package manager, runs as UID 10001, and prints the batch
-# result when run with no arguments (app/main.py is the entry point, from /srv/app; the rootfs's
-# interpreter is python3, and the app finds its model through ENV MODEL_ID), with everything but
-# the model under lesson 09's 100 MB. Stuck? The hints are in exercises/README.md.
+# Lesson 09 built the classifier's runtime FROM scratch: Debian's python3.11 and the libraries it
+# loads, unpacked from their packages into /rootfs, then the venv's site-packages, the model and
+# the app. This is yamlstats (exercises/yamlstats/, the C extension that links libyaml, from
+# exercises 03 to 05): its builder, and lesson 09's rootfs stage as it is.
+# Goal: the last stage starts FROM scratch (no shell, no package manager), runs as UID 10001, and
+# prints the sample's counts when run with no arguments (`python3 -m yamlstats
+# samples/training.yaml` from /srv; the rootfs's interpreter is python3); and a scanner reading
+# /var/lib/dpkg/status.d/ still finds every Debian package whose files the image holds.
 #
-# Check it from the repository root (it builds this file and runs the image):
-#   python -m workshop check 09-distroless-runtime
+# Checked from the repository root by `python -m workshop check 09-distroless-runtime`: it
+# builds this file with exercises/yamlstats/ as the build context, looks for a shell and a package
+# manager, imports yamlstats, runs the image, and reads the package records. Build it yourself with:
+# docker build -f exercises/09-distroless-runtime.Dockerfile -t yamlstats:distroless exercises/yamlstats
+# Stuck? The hints are in exercises/README.md.
 
-ARG MODEL_SOURCE=model-from-hub
-
-# Exporter, model and export: as in onnx.Dockerfile (same lines, so the same cached layers).
-FROM python:3.11-bookworm AS exporter
-RUN python -m venv /opt/export
-ENV PATH=/opt/export/bin:$PATH
-WORKDIR /srv
-COPY app/export-requirements.txt app/
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-ARG PIP_INDEX_URL
-ARG PIP_TRUSTED_HOST
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --extra-index-url "$TORCH_INDEX_URL" -r app/export-requirements.txt
-
-FROM exporter AS model-from-hub
-ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
-# A commit of the model's repository on the Hub, not its main branch: every build gets the same
-# files, whatever is pushed there later (transformers' own default for this pipeline pins it too).
-ARG MODEL_REVISION=714eb0fa89d2f80546fda750413ed43d93601a13
-# The weights, the tokenizer and config files, and README.md: the model card (licence, training
-# data, limitations) travels with the model.
-RUN python -c "import sys; from huggingface_hub import snapshot_download; \
-snapshot_download(sys.argv[1], revision=sys.argv[2], local_dir='/model', \
-                  allow_patterns=['*.json', '*.txt', 'model.safetensors', 'README.md'])" \
-    "$MODEL_ID" "$MODEL_REVISION"
-
-FROM ${MODEL_SOURCE} AS model
-
-FROM exporter AS onnx-model
-COPY --from=model /model /model
-COPY app/export_onnx.py app/
-ARG QUANTIZE=""
-RUN python app/export_onnx.py /model /onnx ${QUANTIZE:+--$QUANTIZE}
-
-# The runtime's venv, pruned: as in onnx.Dockerfile, then slimmed further for a runtime (below).
-# On bookworm, as the rootfs below: the venv's compiled code must load with its C library.
-FROM python:3.11-bookworm AS venv
+# Builder: the full image has gcc and libyaml's headers; pip compiles the extension into the venv.
+FROM python:3.11-bookworm AS builder
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-WORKDIR /srv
-COPY app/onnx-requirements.txt app/
-COPY app/wordcount/ app/wordcount/
+WORKDIR /src
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
-# numpy from its source, without a BLAS library: the wheel brings OpenBLAS (28 MB in numpy.libs)
-# for matrix algebra, and the app's numpy only holds arrays and takes a softmax. Compiling it takes
-# a few minutes, once: pip's cache (the mount) keeps the wheel it builds for later builds.
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --no-binary numpy --config-settings=setup-args=-Dallow-noblas=true \
-        --config-settings=setup-args=-Dblas=none --config-settings=setup-args=-Dlapack=none \
-        -r app/onnx-requirements.txt
-
-FROM venv AS pruned-venv
-WORKDIR /opt/venv/lib/python3.11/site-packages
-# hadolint ignore=SC2046
-RUN --mount=type=bind,source=dockerfiles/onnx.prune,target=/tmp/onnx.prune \
-    pip uninstall -y pip setuptools \
-    && rm -rf $(sed -E -e '/^#/d' -e 's/ {2,}.*//' /tmp/onnx.prune)
-# What only a developer's machine reads: debugging symbols (strip), type stubs (.pyi), and the
-# Python sources once compiled. `compileall -b` writes each module's .pyc beside it, where Python
-# loads it when the .py is gone; tracebacks keep file names and line numbers, not the lines.
-RUN set -eux; \
-    find . -name '*.so*' -type f -exec strip --strip-unneeded {} +; \
-    python -m compileall -b -q .; \
-    find . \( -name '*.py' -o -name '*.pyi' \) ! -type d -delete; \
-    find . -name __pycache__ -type d -prune -exec rm -rf {} +
+COPY . .
+RUN pip install --no-cache-dir .
 
 # The runtime's whole filesystem, in /rootfs: Debian's python3.11 and the libraries it and the
 # venv's extensions load. `apt-get download` fetches the packages and `dpkg-deb --extract`
@@ -87,7 +34,8 @@ FROM debian:bookworm-slim AS rootfs
 WORKDIR /debs
 # Python's own dependencies, without the interactive ones (readline, ncurses), sqlite, dbm and
 # time zones (the app logs in UTC); libstdc++6 and libgcc-s1 for onnxruntime and tokenizers.
-# Versions are the ones bookworm has today: the rootfs follows Debian's security updates.
+# Versions are the ones bookworm has today: the rootfs takes Debian's security updates (since
+# 2026-06 those of Debian LTS, for a subset of packages: README, "bookworm").
 RUN set -eux; \
     apt-get update; \
     apt-get download \
@@ -134,5 +82,6 @@ RUN chroot /rootfs /usr/bin/python3.11 -m compileall -b -q /usr/lib/python3.11 \
     && find usr/lib/python3.11 -name '*.py' ! -type d -delete \
     && find usr/lib/python3.11 -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# Runtime: nothing but the rootfs, the venv, the model and the app.
+# YOUR CODE HERE: what this app needs in the root filesystem that the classifier's did not
+
 # YOUR CODE HERE: the runtime stage (the goal is at the top of this file)

@@ -1,82 +1,29 @@
-# Exercise 09-distroless-runtime: write the runtime stage of the distroless image.
+# Exercise 09-distroless-runtime: put another app on a root filesystem of your own.
 #
-# The stages above the runtime are final.Dockerfile's: the exported model in the onnx-model
-# stage (/onnx), the pruned venv in pruned-venv (/opt/venv), Debian's python3.11 and its
-# libraries unpacked in the rootfs stage (/rootfs). Write the last stage, on an empty base, so
-# that the image has no shell and no package manager, runs as UID 10001, and prints the batch
-# result when run with no arguments (app/main.py is the entry point, from /srv/app; the rootfs's
-# interpreter is python3, and the app finds its model through ENV MODEL_ID), with everything but
-# the model under lesson 09's 100 MB. Stuck? The hints are in exercises/README.md.
+# Lesson 09 built the classifier's runtime FROM scratch: Debian's python3.11 and the libraries it
+# loads, unpacked from their packages into /rootfs, then the venv's site-packages, the model and
+# the app. This is yamlstats (exercises/yamlstats/, the C extension that links libyaml, from
+# exercises 03 to 05): its builder, and lesson 09's rootfs stage as it is.
+# Goal: the last stage starts FROM scratch (no shell, no package manager), runs as UID 10001, and
+# prints the sample's counts when run with no arguments (`python3 -m yamlstats
+# samples/training.yaml` from /srv; the rootfs's interpreter is python3); and a scanner reading
+# /var/lib/dpkg/status.d/ still finds every Debian package whose files the image holds.
 #
-# Check it from the repository root (it builds this file and runs the image):
-#   python -m workshop check 09-distroless-runtime
+# Checked from the repository root by `python -m workshop check 09-distroless-runtime`: it
+# builds this file with exercises/yamlstats/ as the build context, looks for a shell and a package
+# manager, imports yamlstats, runs the image, and reads the package records. Build it yourself with:
+# docker build -f exercises/09-distroless-runtime.Dockerfile -t yamlstats:distroless exercises/yamlstats
+# Stuck? The hints are in exercises/README.md.
 
-ARG MODEL_SOURCE=model-from-hub
-
-# Exporter, model and export: as in onnx.Dockerfile (same lines, so the same cached layers).
-FROM python:3.11-bookworm AS exporter
-RUN python -m venv /opt/export
-ENV PATH=/opt/export/bin:$PATH
-WORKDIR /srv
-COPY app/export-requirements.txt app/
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-ARG PIP_INDEX_URL
-ARG PIP_TRUSTED_HOST
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --extra-index-url "$TORCH_INDEX_URL" -r app/export-requirements.txt
-
-FROM exporter AS model-from-hub
-ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
-# A commit of the model's repository on the Hub, not its main branch: every build gets the same
-# files, whatever is pushed there later (transformers' own default for this pipeline pins it too).
-ARG MODEL_REVISION=714eb0fa89d2f80546fda750413ed43d93601a13
-# The weights, the tokenizer and config files, and README.md: the model card (licence, training
-# data, limitations) travels with the model.
-RUN python -c "import sys; from huggingface_hub import snapshot_download; \
-snapshot_download(sys.argv[1], revision=sys.argv[2], local_dir='/model', \
-                  allow_patterns=['*.json', '*.txt', 'model.safetensors', 'README.md'])" \
-    "$MODEL_ID" "$MODEL_REVISION"
-
-FROM ${MODEL_SOURCE} AS model
-
-FROM exporter AS onnx-model
-COPY --from=model /model /model
-COPY app/export_onnx.py app/
-ARG QUANTIZE=""
-RUN python app/export_onnx.py /model /onnx ${QUANTIZE:+--$QUANTIZE}
-
-# The runtime's venv, pruned: as in onnx.Dockerfile, then slimmed further for a runtime (below).
-# On bookworm, as the rootfs below: the venv's compiled code must load with its C library.
-FROM python:3.11-bookworm AS venv
+# Builder: the full image has gcc and libyaml's headers; pip compiles the extension into the venv.
+FROM python:3.11-bookworm AS builder
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-WORKDIR /srv
-COPY app/onnx-requirements.txt app/
-COPY app/wordcount/ app/wordcount/
+WORKDIR /src
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
-# numpy from its source, without a BLAS library: the wheel brings OpenBLAS (28 MB in numpy.libs)
-# for matrix algebra, and the app's numpy only holds arrays and takes a softmax. Compiling it takes
-# a few minutes, once: pip's cache (the mount) keeps the wheel it builds for later builds.
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --no-binary numpy --config-settings=setup-args=-Dallow-noblas=true \
-        --config-settings=setup-args=-Dblas=none --config-settings=setup-args=-Dlapack=none \
-        -r app/onnx-requirements.txt
-
-FROM venv AS pruned-venv
-WORKDIR /opt/venv/lib/python3.11/site-packages
-# hadolint ignore=SC2046
-RUN --mount=type=bind,source=dockerfiles/onnx.prune,target=/tmp/onnx.prune \
-    pip uninstall -y pip setuptools \
-    && rm -rf $(sed -E -e '/^#/d' -e 's/ {2,}.*//' /tmp/onnx.prune)
-# What only a developer's machine reads: debugging symbols (strip), type stubs (.pyi), and the
-# Python sources once compiled. `compileall -b` writes each module's .pyc beside it, where Python
-# loads it when the .py is gone; tracebacks keep file names and line numbers, not the lines.
-RUN set -eux; \
-    find . -name '*.so*' -type f -exec strip --strip-unneeded {} +; \
-    python -m compileall -b -q .; \
-    find . \( -name '*.py' -o -name '*.pyi' \) ! -type d -delete; \
-    find . -name __pycache__ -type d -prune -exec rm -rf {} +
+COPY . .
+RUN pip install --no-cache-dir .
 
 # The runtime's whole filesystem, in /rootfs: Debian's python3.11 and the libraries it and the
 # venv's extensions load. `apt-get download` fetches the packages and `dpkg-deb --extract`
@@ -87,7 +34,8 @@ FROM debian:bookworm-slim AS rootfs
 WORKDIR /debs
 # Python's own dependencies, without the interactive ones (readline, ncurses), sqlite, dbm and
 # time zones (the app logs in UTC); libstdc++6 and libgcc-s1 for onnxruntime and tokenizers.
-# Versions are the ones bookworm has today: the rootfs follows Debian's security updates.
+# Versions are the ones bookworm has today: the rootfs takes Debian's security updates (since
+# 2026-06 those of Debian LTS, for a subset of packages: README, "bookworm").
 RUN set -eux; \
     apt-get update; \
     apt-get download \
@@ -134,44 +82,32 @@ RUN chroot /rootfs /usr/bin/python3.11 -m compileall -b -q /usr/lib/python3.11 \
     && find usr/lib/python3.11 -name '*.py' ! -type d -delete \
     && find usr/lib/python3.11 -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# Runtime: nothing but the rootfs, the venv, the model and the app.
+# BEGIN SOLUTION: what this app needs in the root filesystem that the classifier's did not
+# yamlstats' extension loads libyaml-0.so.2 (`ldd` on its .so in the builder says so): Debian's
+# libyaml-0-2, unpacked and recorded as the packages above are.
+RUN set -eux; \
+    cd /debs; \
+    apt-get update; \
+    apt-get download libyaml-0-2; \
+    dpkg-deb --extract libyaml-0-2_*.deb /rootfs; \
+    dpkg-deb --field libyaml-0-2_*.deb > /rootfs/var/lib/dpkg/status.d/libyaml-0-2; \
+    dpkg-deb --control libyaml-0-2_*.deb libyaml-0-2.control; \
+    cp libyaml-0-2.control/md5sums /rootfs/var/lib/dpkg/status.d/libyaml-0-2.md5sums; \
+    rm -rf /var/lib/apt/lists/*
+# END SOLUTION
+
 # BEGIN SOLUTION: the runtime stage (the goal is at the top of this file)
-FROM scratch AS final
-
-# What the image is, for registries and scanners (OCI annotation keys), and which model it
-# answers with under which licence (our own keys; the model card is /opt/model/README.md). The
-# model's ARGs have the model stage's defaults; offline rooms pass their local model's.
-ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
-ARG MODEL_REVISION=714eb0fa89d2f80546fda750413ed43d93601a13
-ARG MODEL_LICENSE=Apache-2.0
-LABEL org.opencontainers.image.title="bert-classifier" \
-      org.opencontainers.image.description="BERT sentiment classifier on ONNX Runtime, distroless: batch run and HTTP API (gunicorn)" \
-      org.opencontainers.image.base.name="scratch" \
-      workshop.model.id="$MODEL_ID" \
-      workshop.model.revision="$MODEL_REVISION" \
-      workshop.model.license="$MODEL_LICENSE"
-
+FROM scratch
 COPY --from=rootfs /rootfs /
-# The venv's packages, on Debian's interpreter: its bin/python links to the builder's python,
-# which is not here, so python3 finds the packages through PYTHONPATH instead.
-COPY --from=pruned-venv /opt/venv/lib/python3.11/site-packages /opt/venv/lib/python3.11/site-packages
-COPY --from=onnx-model /onnx /opt/model
+# The venv's packages without its bin/python, which points at the builder's interpreter: the
+# rootfs's python3 finds them through PYTHONPATH.
+COPY --from=builder /opt/venv/lib/python3.11/site-packages /opt/venv/lib/python3.11/site-packages
 ENV PATH=/usr/bin \
     PYTHONPATH=/opt/venv/lib/python3.11/site-packages \
-    MODEL_ID=/opt/model \
-    PYTHONDONTWRITEBYTECODE=1 \
-    LANG=C.UTF-8
-
-WORKDIR /srv/app
-COPY app/predictor.py app/server.py app/onnx_classifier.py app/main.py app/gunicorn.conf.py ./
-COPY app/sample_data/ sample_data/
-
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /srv
+COPY samples/ samples/
 USER 10001:10001
-EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)"]
-
-# No shell to run a script: main.py is the entry point. No arguments: the batch run on the
-# sample text; `serve`: the API.
-ENTRYPOINT ["python3", "main.py"]
+ENTRYPOINT ["python3", "-m", "yamlstats"]
+CMD ["samples/training.yaml"]
 # END SOLUTION

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -28,11 +29,11 @@ from workshop.build import BuildFailed, BuildOutOfSpace, BuildResult, build
 from workshop.checks import CheckFailed
 from workshop.engine import human
 from workshop.exercises import EXERCISES_DIR, SOLUTIONS_DIR, exercise
-from workshop.layers import analyze, image_size, layer_bytes, layer_table
-from workshop.run import RunFailed, run_batch, run_container, serve
+from workshop.layers import analyze, image_size, layer_table
+from workshop.run import RunFailed, run_container, serve
 
 NAIVE = f"{config.IMAGE_REPO}:naive"
-#: The ticket router (exercises 04-cache-order, 06 and 10), and the build context of their Dockerfiles.
+#: The ticket router (exercises 04-cache-order, 06, 07 and 10), and the build context of their Dockerfiles.
 TRANSFER_APP = EXERCISES_DIR / "transfer-app"
 #: What pip prints when it needs a C compiler the image does not have.
 _NO_COMPILER = re.compile(r"command '[^']*gcc' failed|gcc: (?:command )?not found|No such file or directory: '[^']*gcc'")
@@ -186,7 +187,8 @@ def runtime_stage(path: Path) -> None:
     _build(path, tag, context=YAMLSTATS)
     _expect(checks.tool_absent, tag, "gcc",
             sentence=f"The image built from {path.name} still has gcc: start a last stage FROM "
-                     "python:3.11-slim-bookworm and copy only /opt/venv and samples/ into it.")
+                     "python:3.11-slim-bookworm that copies the builder's /opt/venv and samples/ (no compiler, "
+                     "nothing built twice).")
     _no_headers(tag, "install the library's runtime package (libyaml-0-2), not libyaml-dev")
     _expect_yamlstats(tag, no_library=f"The runtime stage has the venv, but yamlstats cannot load {_NO_LIBYAML}: "
                       "the builder's base has libyaml, slim does not. apt-get install the library's runtime package "
@@ -284,12 +286,7 @@ _ROUTE_IN_PROCESS = ("import json, sys, serve; messages = json.loads(sys.argv[1]
 @exercise("06-bake-the-model", title="Bake another app's model into its image", lesson="06")
 def bake_the_model(path: Path) -> None:
     tag = _tag("06-bake-the-model", path)
-    text = path.read_text()
-    stages = set(re.findall(r"^\s*FROM\s+\S+\s+AS\s+(\S+)", text, re.IGNORECASE | re.MULTILINE))
-    for source in re.findall(r"--from=(\S+)", text):
-        if source not in stages and not re.search(r"[:/.]", source):
-            raise CheckFailed(f"COPY --from={source} names no stage of {path.name}: its stages are "
-                              f"{', '.join(sorted(stages))}, and train is the one that writes the model.")
+    _expect_stages_named(path, "train is the one that writes the model")
     _build(path, tag, context=TRANSFER_APP)
     image = analyze(tag)
     if any(file.path.endswith("/tickets.csv") for file in image.files):
@@ -327,15 +324,6 @@ def _first_layer_adding(image, suffix: str) -> int | None:
                  if any(change.change == "added" and change.path.endswith(suffix) for change in layer.files)), None)
 
 
-def _model_folder(tag: str, path: Path, missing: str) -> str:
-    """The folder the image's MODEL_ID names; CheckFailed with `missing` when it names none."""
-    folder = engine.image_env(tag).get("MODEL_ID", "")
-    if not folder.startswith("/"):
-        named = f"MODEL_ID={folder}, a name the app looks up on the Hub" if folder else "no MODEL_ID"
-        raise CheckFailed(f"The image built from {path.name} has {named}: {missing}")
-    return folder.rstrip("/")
-
-
 # --- lesson 07 ----------------------------------------------------------------------------------
 
 
@@ -344,11 +332,12 @@ def _model_folder(tag: str, path: Path, missing: str) -> str:
 HEALTHY_WITHIN_S = 100
 
 
-@exercise("07-production-hardening", title="Harden the production image", lesson="07")
+@exercise("07-production-hardening", title="Harden another app's image", lesson="07")
 def production_hardening(path: Path) -> None:
     tag = _tag("07-production-hardening", path)
-    _build(path, tag)
-    config_ = engine.get_image(tag).attrs["Config"]
+    _build(path, tag, context=TRANSFER_APP)
+    image = engine.get_image(tag)
+    config_ = image.attrs["Config"]
     user = (config_.get("User") or "").split(":")[0]
     if user in ("", "0", "root"):
         raise CheckFailed(f"The image built from {path.name} runs as root: create a user with a fixed UID "
@@ -364,19 +353,98 @@ def production_hardening(path: Path) -> None:
         _expect(checks.tool_absent, tag, tool,
                 sentence=f"The image built from {path.name} has {tool}, which slim does not: let the HEALTHCHECK "
                          "fetch GET /health with the Python the image already has, and install nothing for it.")
+    command = config_.get("Cmd") or []
+    if not any("waitress" in part for part in command):
+        raise CheckFailed(f"The image's CMD is {json.dumps(command)}, which does not start waitress: end with the CMD "
+                          "that serves the router (exercise 06's was waitress-serve --port=8080 serve:app).")
     try:
-        with serve(tag, command=["gunicorn"], read_only=True, tmpfs={"/tmp": ""}, timeout=300) as server:
+        # --read-only and nothing else: no tmpfs, no volume, as the goal's platform runs it.
+        with serve(tag, command=command, model=False, read_only=True, timeout=60) as server:
+            _route_through(server)
             status = _health_status(server.container)
             runs = server.container.attrs["State"].get("Health", {}).get("Log") or []
             last_probe = (f"exit code {runs[-1]['ExitCode']}, output: {runs[-1]['Output'].strip()[-300:] or '(none)'}"
                           if runs else "")
+            if status != "healthy":
+                raise CheckFailed(f"The API answers, but Docker still calls the container `{status}` after "
+                                  f"{HEALTHY_WITHIN_S} s. Your HEALTHCHECK's last run: {last_probe or '(no run recorded)'}")
+            for size in (LARGE_BODY, OVER_CAP):
+                answer = _post_expecting_continue(server.url, "/route", size)
+                if answer is None:
+                    raise CheckFailed(f"A {engine.human(size)} request body got no answer: the server closed the "
+                                      f"connection, and its log says {_last_exception(server.logs())}. waitress writes a body "
+                                      "over 512 KiB to a temporary file, and this root has no writable folder: cap "
+                                      "the body (waitress-serve --help) so that waitress answers 413 before "
+                                      "storing it.")
+                if answer != 413:
+                    raise CheckFailed(f"A {engine.human(size)} request body was answered {answer}, not 413: the goal "
+                                      f"caps bodies at {engine.human(BODY_CAP)} (waitress-serve --help names the "
+                                      "option), so that no request is read into memory or onto disk whole.")
     except RunFailed as failure:
         last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
-        raise CheckFailed(f"`gunicorn` does not serve the API with --read-only --tmpfs /tmp: {last[0]}") from None
-    if status != "healthy":
-        raise CheckFailed(f"The API answers, but Docker still calls the container `{status}` after "
-                          f"{HEALTHY_WITHIN_S} s. Your HEALTHCHECK's last run: {last_probe or '(no run recorded)'}")
-    _expect_batch_result(tag, path, entrypoint='CMD ["python", "predictor.py", "sample_data/sample_text.txt"]')
+        raise CheckFailed(f"The image does not serve GET /health on port 8080 with --read-only: {last[0]}") from None
+
+
+#: The hardened router's cap on a request body (the goal's 64 KiB), and the bodies sent to test it:
+#: one over waitress's 512 KiB kept in memory, one just over the cap.
+BODY_CAP = 64 * 1024
+LARGE_BODY = 10**6
+OVER_CAP = 100_000
+
+
+def _last_exception(log: str) -> str:
+    """The last exception a server's log names, as `Type: message` (waitress logs it inside a long line)."""
+    found = re.findall(r"<class '(\w+)'>:(.*?) \[/", log) or re.findall(r"^(\w+(?:Error|Exception)): (.*)$", log, re.MULTILINE)
+    return f"{found[-1][0]}: {found[-1][1].strip()[:200]}" if found else "nothing about it"
+
+
+def _route_through(server) -> None:
+    """Route TRANSFER_MESSAGES through the running router's POST /route; CheckFailed on a wrong answer."""
+    for message, team in TRANSFER_MESSAGES.items():
+        answer = server.post("/route", json={"message": message})
+        got = answer.json().get("team") if answer.status_code == 200 else f"HTTP {answer.status_code}"
+        if got != team:
+            raise CheckFailed(f"POST /route with {message!r} answered {got}, not {team}: is the model file the one "
+                              "train.py wrote from data/tickets.csv?")
+
+
+def _post_expecting_continue(url: str, path: str, size: int) -> int | None:
+    """POST a JSON body of `size` bytes as curl sends a large one: headers with `Expect: 100-continue`,
+    the body only once the server says 100 Continue. The final status, or None when the connection
+    closed without one."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    body = json.dumps({"message": "x" * (size - 15)}).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").encode()
+    received = b""
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(head)
+        try:
+            received = _read_status(connection, received)
+            if received.startswith(b"HTTP/1.1 100"):
+                # A final answer may follow the 100 at once (waitress sends 100, then 413).
+                received = received.split(b"\r\n\r\n", 1)[1]
+                connection.settimeout(1)
+                try:
+                    received = _read_status(connection, received)
+                except TimeoutError:
+                    connection.settimeout(10)
+                    connection.sendall(body)
+                    received = _read_status(connection, received)
+        except (ConnectionError, TimeoutError):
+            return None
+    status = re.match(rb"HTTP/1\.[01] (\d{3})", received)
+    return int(status[1]) if status else None
+
+
+def _read_status(connection: socket.socket, received: bytes) -> bytes:
+    """Read until a whole status line and headers are in `received` (or the server closes)."""
+    while b"\r\n\r\n" not in received:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
 
 
 def _health_status(container) -> str:
@@ -393,55 +461,71 @@ def _health_status(container) -> str:
 # --- lesson 08 ----------------------------------------------------------------------------------
 
 
-@exercise("08-serve-without-torch", title="Serve the exported model, without torch", lesson="08")
-def serve_without_torch(path: Path) -> None:
-    tag = _tag("08-serve-without-torch", path)
-    _build(path, tag)
-    _expect(checks.cannot_import, tag, "torch",
-            sentence=f"torch is in the image built from {path.name}: copy only the exported model out of the "
-                     "onnx-model stage, never the exporter's venv.")
-    folder = _model_folder(tag, path, "copy the onnx-model stage's export into the runtime and set ENV MODEL_ID "
-                                      "to the folder you copied it to.")
-    listing = run_container(tag, ["python", "-c", "import os, sys; print(*os.listdir(sys.argv[1]))", folder])
-    inside = set(listing.stdout.split()) if listing.exit_code == 0 else set()
-    if "model.safetensors" in inside:
-        raise CheckFailed(f"{folder} holds model.safetensors, the torch weights from the model stage: copy the "
-                          "onnx-model stage's output (where app/export_onnx.py writes) instead.")
-    if "model.onnx" not in inside:
-        raise CheckFailed(f"MODEL_ID is {folder}, but there is no model.onnx in it: COPY --from=onnx-model the "
-                          "folder app/export_onnx.py writes to.")
-    _expect_batch_result(tag, path, entrypoint='CMD ["python", "predictor.py", "sample_data/sample_text.txt"]')
+@exercise("08-serve-the-export", title="Serve another model from its ONNX export, without its framework", lesson="08")
+def serve_the_export(path: Path) -> None:
+    tag = _tag("08-serve-the-export", path)
+    _expect_stages_named(path, "export_onnx.py writes router.onnx in the stage you write for it")
+    _build(path, tag, context=TRANSFER_APP)
+    _expect(checks.cannot_import, tag, "sklearn",
+            sentence=f"scikit-learn is in the image built from {path.name}: copy the venv of a stage that installs "
+                     "onnx-requirements.txt only, not the builder's or the train stage's venv.")
+    model = engine.image_env(tag).get("MODEL_PATH", "")
+    if not model.endswith(".onnx"):
+        named = f"MODEL_PATH={model}" if model else "no MODEL_PATH"
+        raise CheckFailed(f"The image has {named}: serve.py loads the file MODEL_PATH names, and runs it with "
+                          "ONNX Runtime when its name ends in .onnx. Copy the export stage's router.onnx into the "
+                          "runtime and name it there.")
+    found = run_container(tag, ["python", "-c", "import os, sys; print(os.path.isfile(sys.argv[1]))", model],
+                          network_mode="none")
+    if found.stdout.strip() != "True":
+        raise CheckFailed(f"MODEL_PATH is {model}, but no file is there: COPY --from the export stage the file "
+                          "export_onnx.py wrote, to that path.")
+    _route_messages(tag, path)
+
+
+def _expect_stages_named(path: Path, writer: str) -> None:
+    """Refuse, before building, a COPY --from that names no stage of the Dockerfile (nor an image)."""
+    text = path.read_text()
+    stages = set(re.findall(r"^\s*FROM\s+\S+\s+AS\s+(\S+)", text, re.IGNORECASE | re.MULTILINE))
+    for source in re.findall(r"--from=(\S+)", text):
+        if source not in stages and not re.search(r"[:/.]", source):
+            raise CheckFailed(f"COPY --from={source} names no stage of {path.name}: its stages are "
+                              f"{', '.join(sorted(stages))}, and {writer}.")
 
 
 # --- lesson 09 ----------------------------------------------------------------------------------
 
-#: Lesson 09's budget for everything but the model files (final.Dockerfile stays under it).
-RUNTIME_BUDGET = 100 * 10**6
+#: Where a distroless image records each Debian package it holds (one file per package).
+_PACKAGE_RECORDS = "var/lib/dpkg/status.d/"
 
 
-@exercise("09-distroless-runtime", title="Write the distroless runtime stage", lesson="09")
+@exercise("09-distroless-runtime", title="Put another app on a distroless root", lesson="09")
 def distroless_runtime(path: Path) -> None:
     tag = _tag("09-distroless-runtime", path)
-    _build(path, tag)
+    _build(path, tag, context=YAMLSTATS)
     for tool in ("sh", "apt-get", "dpkg"):
         _expect(checks.tool_absent, tag, tool,
                 sentence=f"The image built from {path.name} has `{tool}`: its last stage must start FROM scratch "
-                         "and receive only the rootfs stage's /rootfs, the venv and the model.")
+                         "and receive only the rootfs stage's /rootfs, the venv's packages and the samples.")
     _expect(checks.runs_as_non_root, tag,
             sentence=f"The image built from {path.name} runs as root: end the last stage with USER 10001:10001 "
                      "(the rootfs stage wrote that user into /etc/passwd).")
-    _expect(checks.can_import, tag, "onnxruntime",
-            sentence=f"python3 in the image built from {path.name} cannot import onnxruntime: copy the venv's "
-                     "site-packages from the pruned-venv stage and set ENV PYTHONPATH to that folder.")
-    folder = _model_folder(tag, path, "set ENV MODEL_ID to the folder the last stage copies the onnx-model "
-                                      "stage's export to (/opt/model): the app loads its model from there.")
-    _expect_batch_result(tag, path, entrypoint='ENTRYPOINT ["python3", "main.py"] with WORKDIR /srv/app')
-    model = layer_bytes(tag, folder)
-    rest = image_size(tag) - model
-    if rest > RUNTIME_BUDGET:
-        raise CheckFailed(f"Everything but the model takes {engine.human(rest)} in {tag}, over the lesson's "
-                          f"{engine.human(RUNTIME_BUDGET)}: copy the pruned venv's site-packages (not the builder's "
-                          "whole /opt/venv or another stage) and only the app's .py files and sample_data.")
+    _expect_yamlstats(tag, no_library=f"python3 cannot load {_NO_LIBYAML} in the image built from {path.name}: the "
+                      "rootfs holds the packages lesson 09 listed for the classifier, and yamlstats links one more "
+                      "library. Add Debian's package of it (exercise 04 installed it) to /rootfs, unpacked and "
+                      "recorded in var/lib/dpkg/status.d/ as the stage does for the others.",
+                      no_module=f"python3 in the image built from {path.name} cannot import yamlstats: copy the "
+                      "builder venv's site-packages and set ENV PYTHONPATH to that folder (the venv's bin/python "
+                      "points at the builder's interpreter, which the rootfs does not have).")
+    _expect_output(tag, path, YAMLSTATS_OUTPUT, 'WORKDIR /srv, COPY samples/ samples/, '
+                   'ENTRYPOINT ["python3", "-m", "yamlstats"] and CMD ["samples/training.yaml"]')
+    files = {file.path.lstrip("/") for file in analyze(tag).files}
+    library = next((name for name in files if name.endswith(f"/{_NO_LIBYAML}")), None)
+    if library and not any(name.startswith(_PACKAGE_RECORDS + "libyaml") for name in files):
+        raise CheckFailed(f"{library} is in the image, but no record in /{_PACKAGE_RECORDS} names its package: a "
+                          "scanner listing the image's packages will not see libyaml, nor the fixes it misses. Add "
+                          "Debian's libyaml-0-2 to /rootfs as the stage adds the others: unpacked, its control "
+                          "fields and md5sums recorded.")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -472,32 +556,19 @@ def _expect(check, *args: str, sentence: str) -> None:
 
 def _expect_output(tag: str, path: Path, expected: str, ending: str) -> None:
     """The image's own command runs to its end and prints `expected`; else say how the file should end."""
-    done = run_container(tag, timeout=300)
+    try:
+        done = run_container(tag, timeout=300)
+    except docker.errors.APIError as error:  # the engine could not start the command at all
+        why = re.search(r'exec: ("[^"]*": [^:]+)', str(error.explanation or error))
+        raise CheckFailed(f"A container of the image built from {path.name} cannot start"
+                          f"{': ' + why.group(1) if why else ''}. Its command must name a program the image has, "
+                          f"in exec form (a JSON list: no shell runs it): end with {ending}.") from None
     if done.exit_code != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise CheckFailed(f"The image built from {path.name} fails when it runs its command: {last}")
     if expected not in done.stdout:
         raise CheckFailed(f"The image built from {path.name} runs, but its command does not print the sample's "
                           f"counts: end with {ending}.")
-
-
-def _expect_batch_result(tag: str, path: Path,
-                         entrypoint: str = 'CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]',
-                         network_mode: str | None = None) -> None:
-    try:
-        output = run_batch(tag, network_mode=network_mode)
-    except docker.errors.APIError as error:  # the engine could not start the command at all
-        why = re.search(r'exec: ("[^"]*": [^:]+)', str(error.explanation or error))
-        raise CheckFailed(f"A container of the image built from {path.name} cannot start"
-                          f"{': ' + why.group(1) if why else ''}. Its command must name a program the image has, "
-                          f"in exec form (a JSON list: no shell runs it): end with {entrypoint}.") from None
-    except RunFailed as failure:
-        last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
-        how = f" with --network {network_mode}" if network_mode else ""
-        raise CheckFailed(f"The image built from {path.name} fails to classify the sample{how}: {last[0]}") from None
-    if "--- Classification Result ---" not in output:
-        raise CheckFailed(f"The image built from {path.name} runs, but its default command does not classify "
-                          f"the sample: end with {entrypoint}.")
 
 
 # --- lesson 10: the transfer exercise -----------------------------------------------------------
@@ -556,12 +627,7 @@ def _route_messages(tag: str, path: Path, command: list[str] | None = None) -> N
     command = command or engine.get_image(tag).attrs["Config"].get("Cmd")
     try:
         with serve(tag, command=command, model=False, timeout=60) as server:
-            for message, team in TRANSFER_MESSAGES.items():
-                answer = server.post("/route", json={"message": message})
-                got = answer.json().get("team") if answer.status_code == 200 else f"HTTP {answer.status_code}"
-                if got != team:
-                    raise CheckFailed(f"POST /route with {message!r} answered {got}, not {team}: is model.joblib "
-                                      "the one train.py wrote from data/tickets.csv?")
+            _route_through(server)
     except RunFailed as failure:
         last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
         raise CheckFailed(f"The image built from {path.name} does not serve GET /health on port 8080: {last[0]}") from None
