@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from http.server import BaseHTTPRequestHandler
 
 
@@ -31,3 +32,10 @@ def send_first(base_url: str, path: str, body: bytes, content_type: str) -> tupl
         return answer.status, dict(answer.getheaders()), json.loads(answer.read())
     finally:
         connection.close()
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -57,6 +57,7 @@ def _docker_build(name: str, *, tag: str | None = None, target: str | None = Non
         env={**os.environ, "DOCKER_BUILDKIT": "1"},
         capture_output=True,
         text=True,
+        check=False,
     )
 
 
@@ -112,7 +113,7 @@ def _path_exists(client: docker.DockerClient, image: str, path: str) -> bool:
 def test_hadolint_passes_on_every_dockerfile():
     """`hadolint dockerfiles/*.Dockerfile` exits 0 with the files' inline ignore pragmas."""
     files = sorted(str(path) for path in (config.REPO_ROOT / "dockerfiles").glob("*.Dockerfile"))
-    result = subprocess.run(["hadolint", *files], capture_output=True, text=True)
+    result = subprocess.run(["hadolint", *files], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -81,7 +81,7 @@ def _connect_without_default_socket(tmp_path, context_host: str | None) -> subpr
         "from workshop import engine; print(engine.connect().ping())'"
     )
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.skipif(not _isolation_possible(), reason="needs root and unshare to hide the engine's socket")

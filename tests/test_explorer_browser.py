@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import nbformat
 import pytest
 import requests
-from test_layers import build_test_image, remove_test_images
-from test_server import free_port
+from jsonhttp import free_port
+from testimages import build_test_image, remove_test_images
 
 pytestmark = pytest.mark.docker
 

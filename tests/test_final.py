@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 from conftest import APP_DIR
-from test_server import free_port
+from jsonhttp import free_port
 
 from workshop import checks, config, loadtest, measure, prune
 from workshop.build import build
@@ -190,7 +190,7 @@ def test_scanners_see_the_final_images_debian_packages_and_release(images):
     debs = measure.debian_packages(FINAL)
     assert {"libc6", "libssl3", "python3.11-minimal", "libpython3.11-stdlib", "libstdc++6"} <= set(debs), debs
     assert all(debs.values())
-    done = subprocess.run(["syft", FINAL, "-o", "json", "-q"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(["syft", FINAL, "-o", "json", "-q"], capture_output=True, text=True, timeout=600, check=False)
     distro = json.loads(done.stdout)["distro"]
     assert (distro["id"], distro["versionID"]) == ("debian", "12")
 

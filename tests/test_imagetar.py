@@ -234,3 +234,77 @@ def test_a_truncated_gzip_layer_is_an_error():
         _read(cut_short)
     with pytest.raises(EOFError, match="gzip stream ended"):
         read_saved_image(io.BufferedReader(io.BytesIO(_oci_save([cut_short]))))
+
+
+# --- edge cases: what a tar may hold that the lessons' images do not -----------------------------
+
+
+def test_pax_global_records_apply_to_every_member_after_them():
+    """A pax global header ('g', as `git archive` writes one) holds records for all the members
+    that follow, not only the next one; tarfile reads it so."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT,
+                      pax_headers={"uid": "4321", "comment": "a global record"}) as tar:
+        for name in ("first", "second", "third"):
+            info = tarfile.TarInfo(name)
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"xyz"))
+    data = out.getvalue()
+    assert data[156:157] == b"g"
+    ours = [(header.name, header.uid, header.size) for header in TarStream(io.BytesIO(data))]
+    assert ours == [(row[0], row[7], row[5]) for row in _tarfile_view(data)] == [
+        ("first", 4321, 3), ("second", 4321, 3), ("third", 4321, 3)]
+
+
+def _base256(block: bytes, start: int, length: int, value: int) -> bytes:
+    """`block` with the numeric field at start:start+length written in GNU base-256 (the checksum
+    is not recomputed: the reader, as Docker's, does not check it)."""
+    return block[:start] + b"\x80" + value.to_bytes(length - 1, "big") + block[start + length:]
+
+
+def test_base_256_numbers_are_read():
+    """GNU tar writes a number octal cannot hold (a file over 8 GiB, a uid over 2 097 151) in
+    base 256, flagged by the high bit: size, uid and gid read as their values."""
+    content = b"z" * 700
+    info = tarfile.TarInfo("big-owner")
+    info.size = len(content)
+    block = info.tobuf(format=tarfile.GNU_FORMAT)
+    block = _base256(_base256(_base256(block, 124, 12, 700), 108, 8, 3_000_000), 116, 8, 3_000_001)
+    data = block + content + bytes(-len(content) % 512) + bytes(1024)
+    stream = TarStream(io.BytesIO(data))
+    headers = [(header.name, header.size, header.uid, header.gid, stream.read()) for header in stream]
+    assert headers == [("big-owner", 700, 3_000_000, 3_000_001, content)]
+    assert imagetar._number(b"\xff" + b"\xff" * 7) == -1  # negative: two's complement, as GNU writes it
+
+
+def test_a_layer_cut_short_inside_a_file_is_an_error():
+    """A layer tar that ends in the middle of a file's content (a download cut off) is an error,
+    not a shorter file list; cut at a member's boundary it ends there, as tar itself reads it."""
+    files, _ = _files_tar(20)
+    cut_inside = files[: 512 * 3 + 100]  # the second member's header, then part of its content
+    with pytest.raises(EOFError, match="ended inside a member"):
+        _read(cut_inside)
+    with tarfile.open(fileobj=io.BytesIO(files)) as tar:
+        tenth = tar.getmembers()[10].offset  # where the eleventh member's header starts
+    assert [entry.path for entry in _read(files[:tenth]).entries] == [entry.path for entry in _read(files).entries][:10]
+
+
+def test_a_large_gzipped_layer_is_read_as_a_stream():
+    """A layer of 600 MB gzipped to under 4 MB (as BuildKit pushes a file of zeros):
+    read as its plain tar is, its one file's size and hash right, without holding it in memory."""
+    size, chunk = 600 * 2**20, 2**20
+    info = tarfile.TarInfo("zeros.bin")
+    info.size = size
+    squeeze = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: a gzip wrapper
+    parts = [squeeze.compress(info.tobuf(format=tarfile.PAX_FORMAT))]
+    zeros = bytes(chunk)
+    hasher = xxhash.xxh3_64()
+    for _ in range(size // chunk):
+        parts.append(squeeze.compress(zeros))
+        hasher.update(zeros)
+    parts.append(squeeze.compress(bytes(1024)) + squeeze.flush())
+    gzipped = b"".join(parts)
+    assert len(gzipped) < 4 * 2**20
+    layer = _read(gzipped)
+    assert [(entry.path, entry.size, entry.digest) for entry in layer.entries] == [
+        ("zeros.bin", size, hasher.intdigest())]

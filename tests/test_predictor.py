@@ -18,7 +18,7 @@ def run_predictor(*args: str, model_dir: Path, log_level: str = "INFO"):
     """Run the script from the repo root, as in the images (WORKDIR /srv)."""
     env = {**os.environ, "MODEL_ID": str(model_dir), "HF_HUB_OFFLINE": "1", "LOG_LEVEL": log_level}
     command = [sys.executable, "app/predictor.py", *args]
-    return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
 
 
 def parse_result(stdout: str) -> list[dict]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from contextlib import contextmanager
 import pytest
 import requests
 from conftest import REPO_ROOT
-from jsonhttp import send_first
+from jsonhttp import free_port, send_first
 from predictor import Classifier
 from server import Admission, Limits, create_app
 from werkzeug.serving import make_server
@@ -272,12 +271,6 @@ def test_internal_error_is_logged_but_not_leaked(classifier, caplog):
         assert record.exc_info and str(record.exc_info[1]) == SECRET
         # The server keeps serving after the error.
         assert requests.post(f"{base_url}/classify", json={"text": POSITIVE}).status_code == 200
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_gunicorn_serves_with_the_images_settings(model_dir, tmp_path):

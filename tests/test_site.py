@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_server import free_port
+from jsonhttp import free_port
 
 from workshop import config, site
 

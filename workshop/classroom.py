@@ -135,7 +135,7 @@ def prefetch(cache_url: str, requirement_files=REQUIREMENT_FILES, platforms=None
                            "--dest", dest, "--index-url", index, "--trusted-host", host,
                            "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
                            *(f"--platform={tag}" for tag in tags), *requirements(path)]
-                if subprocess.run(command, env=env).returncode != 0:
+                if subprocess.run(command, env=env, check=False).returncode != 0:
                     raise RuntimeError(f"pip could not download {path.name} for {arch} through {index} "
                                        "(see pip's message above); is the cache running and online?")
         files = [f for f in Path(dest).iterdir() if f.is_file()]

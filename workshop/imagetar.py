@@ -284,6 +284,7 @@ class TarStream:
     def __iter__(self) -> Iterator[Header]:
         long_name = long_link = None
         pax: dict[str, str] = {}
+        shared: dict[str, str] = {}  # pax global records: every member after them, as tarfile reads them
         while True:
             if self._left or self._pad or self._nested is not None:
                 self._skip_rest()
@@ -292,8 +293,12 @@ class TarStream:
                 return  # end of archive (or a tar cut short after its last member)
             kind = block[156:157]
             size = _number(block[124:136])
-            if kind in (b"x", b"g"):  # pax: applies to the next member ("g": to all; read as the next)
+            if kind == b"x":  # pax: applies to the next member
                 pax.update(_pax(self._content(size)))
+                continue
+            if kind == b"g":  # pax global: to all that follow (not a name, link or size: those are one member's)
+                records = _pax(self._content(size))
+                shared.update({key: value for key, value in records.items() if key not in ("path", "linkpath", "size")})
                 continue
             if kind in (b"L", b"K"):  # GNU long name or long link name, for the next member
                 value = _text(self._content(size))
@@ -304,6 +309,8 @@ class TarStream:
                 name = f"{_text(block[345:500])}/{name}"
             uid, gid = _number(block[108:116]), _number(block[116:124])
             linkname = _text(block[157:257]) if block[157] else ""
+            if shared:
+                pax = {**shared, **pax}
             if pax or long_name or long_link:
                 name = pax.get("path", long_name or name)
                 size = int(pax.get("size", size))

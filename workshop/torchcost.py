@@ -202,7 +202,7 @@ def resolver_pip() -> list[str]:
     if not wheel.is_file():
         done = subprocess.run([sys.executable, "-m", "pip", "download", f"pip=={RESOLVER_PIP}", "--no-deps",
                                "--only-binary=:all:", "--quiet", "--dest", str(folder)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if done.returncode != 0 or not wheel.is_file():
             raise ResolveFailed(f"could not fetch pip {RESOLVER_PIP} from PyPI: {done.stderr.strip()[-300:]}")
     # pip runs from its own wheel file (a zip with pip/__main__.py), without being installed.
@@ -231,7 +231,7 @@ def pip_report(lines: Iterable[str], platform: str, extra_index: str | None = No
             cmd += ["--extra-index-url", extra_index]
         cmd += list(lines)
         log.info("resolving for %s: %s", platform, shlex.join(cmd))
-        done = subprocess.run(cmd, capture_output=True, text=True, env=_pip_env())
+        done = subprocess.run(cmd, capture_output=True, text=True, env=_pip_env(), check=False)
         if done.returncode != 0:
             raise ResolveFailed(f"pip could not resolve {' '.join(lines)} for {platform}: "
                                 f"{done.stderr.strip()[-500:]}")

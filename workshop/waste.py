@@ -133,7 +133,7 @@ def _same(old: Entry | None, new: Entry) -> bool:
         new.kind, new.size, new.digest, new.mode, new.uid, new.gid, new.link)
 
 
-def squash(layers: list[list[Entry]]) -> Squashed:
+def squash(layers: list[list[Entry]]) -> Squashed:  # noqa: C901 (each overlayfs case is a few lines of one loop over the entries; apart, each would need the whole tree)
     """Stack the layers' entries (oldest first) as the engine does; see the module docstring."""
     root = _Node(None, -1)
     lost: dict[tuple[int, str], tuple[int, str]] = {}

@@ -1,0 +1,87 @@
+"""The workshop package declares what it imports (pyproject.toml), and requirements.txt pins it.
+
+`pip install .` gives a package whose modules import: every third-party module a workshop module
+imports belongs to a distribution pyproject.toml names (in `dependencies`, or in the extra that
+module needs), and every name there has its one pin in requirements.txt or requirements-dev.txt.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import tomllib
+import venv
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import pytest
+
+from workshop.config import REPO_ROOT
+
+PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+#: The modules that need an extra, and which one (everything else needs `dependencies` alone).
+EXTRA_OF = {"explorer": "notebooks", "hubshape": "model", "locustfile": "load"}
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(*files: str) -> dict[str, str]:
+    pins = {}
+    for name in files:
+        for line in (REPO_ROOT / name).read_text().splitlines():
+            if match := re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", line.split("#", 1)[0].strip()):
+                pins[_key(match[1])] = match[2]
+    return pins
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    """Top-level names of the modules `path` imports (anywhere in it) that are not the standard library's."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return {name for name in names if name not in sys.stdlib_module_names and name != "workshop"}
+
+
+MODULES = sorted((REPO_ROOT / "workshop").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.stem)
+def test_every_import_is_declared(path):
+    """Each third-party module is provided by a declared distribution: `dependencies`, or the
+    module's own extra."""
+    declared = {_key(name) for name in PYPROJECT["dependencies"]}
+    if extra := EXTRA_OF.get(path.stem):
+        declared |= {_key(name) for name in PYPROJECT["optional-dependencies"][extra]}
+    providers = packages_distributions()
+    for module in _third_party_imports(path):
+        dists = {_key(dist) for dist in providers.get(module, [module])}
+        assert dists & declared, f"workshop/{path.name} imports {module} ({', '.join(sorted(dists))}), " \
+                                 "which pyproject.toml does not declare for it"
+
+
+def test_every_declared_name_has_one_pin():
+    pins = _pins("requirements.txt", "requirements-dev.txt")
+    names = PYPROJECT["dependencies"] + [name for extra in PYPROJECT["optional-dependencies"].values() for name in extra]
+    for name in names:
+        assert not re.search(r"[<>=!~]", name), f"pyproject.toml pins {name}: pins live in requirements.txt"
+        assert _key(name) in pins, f"{name} is declared in pyproject.toml but pinned in no requirements file"
+
+
+def test_pip_install_in_an_empty_venv_imports_every_module(tmp_path):
+    """`pip install .` (with requirements.txt as constraints) in a new venv: each module that needs
+    no extra imports."""
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c", REPO_ROOT / "requirements.txt",
+                    REPO_ROOT], check=True, cwd=tmp_path, timeout=900)
+    plain = [path.stem for path in MODULES if path.stem not in EXTRA_OF]
+    done = subprocess.run([python, "-c", f"import importlib; [importlib.import_module('workshop.' + m) for m in {plain!r}]"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
