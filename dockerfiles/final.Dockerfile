@@ -87,7 +87,7 @@ WORKDIR /debs
 # Python's own dependencies, without the interactive ones (readline, ncurses), sqlite, dbm and
 # time zones (the app logs in UTC); libstdc++6 and libgcc-s1 for onnxruntime and tokenizers.
 # Versions are the ones bookworm has today: the rootfs takes Debian's security updates (since
-# 2026-06 those of Debian LTS, for a subset of packages: README, "bookworm").
+# 2026-06 those of Debian LTS, for a subset of packages: README, "Offline mode", on bookworm).
 RUN set -eux; \
     apt-get update; \
     apt-get download \

@@ -3,16 +3,17 @@
 # Lesson 07 hardened the classifier. This is the ticket router (exercises/transfer-app/, read
 # its README.md and serve.py) baked as in exercise 06: it runs as root, tells Docker nothing
 # about its health, and its server, waitress, has never run on a read-only root. The platform
-# it goes to gives a container no writable folder at all: no --tmpfs, no volume.
+# it goes to mounts no writable folder into a container: no --tmpfs, no volume (Docker's own
+# /dev/shm, 64 MB of shared memory, is no place for request bodies).
 # Goal: the container runs as a fixed, numeric, non-root UID; Docker reports it "healthy" once
 # GET /health answers, with no tool added to the image for that; it serves POST /route with
-# `--read-only` and nothing writable; and a request body over 64 KiB (serve.py reads at most
-# 5,000 characters of a message) is answered 413 at once, as is any body larger still.
+# `--read-only` and nothing else; and a request body over 64 KiB (serve.py reads at most 5,000
+# characters of a message) is answered 413, whatever its size.
 #
 # Checked from the repository root by `python -m workshop check 07-production-hardening`: it
 # builds this file with exercises/transfer-app/ as the build context, reads the image's user and
 # health check, starts it with --read-only alone, routes three messages, waits for Docker's
-# "healthy", and sends a 1 MB and a 100 KB body as curl sends large ones (Expect: 100-continue).
+# "healthy", and sends a 1 MB and a 100 KB request (headers first, the body if the server waits).
 # Build it yourself with:
 # docker build -f exercises/07-production-hardening.Dockerfile -t ticket-router:hardened exercises/transfer-app
 # Stuck? The hints are in exercises/README.md.

@@ -23,7 +23,8 @@ WORKDIR /src
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 COPY . .
-RUN pip install --no-cache-dir .
+# The venv's installers go last: its site-packages ship, and a package manager must not.
+RUN pip install --no-cache-dir . && pip uninstall -y pip setuptools
 
 # The runtime's whole filesystem, in /rootfs: Debian's python3.11 and the libraries it and the
 # venv's extensions load. `apt-get download` fetches the packages and `dpkg-deb --extract`
@@ -35,7 +36,7 @@ WORKDIR /debs
 # Python's own dependencies, without the interactive ones (readline, ncurses), sqlite, dbm and
 # time zones (the app logs in UTC); libstdc++6 and libgcc-s1 for onnxruntime and tokenizers.
 # Versions are the ones bookworm has today: the rootfs takes Debian's security updates (since
-# 2026-06 those of Debian LTS, for a subset of packages: README, "bookworm").
+# 2026-06 those of Debian LTS, for a subset of packages: README, "Offline mode", on bookworm).
 RUN set -eux; \
     apt-get update; \
     apt-get download \

@@ -3,16 +3,17 @@
 # Lesson 07 hardened the classifier. This is the ticket router (exercises/transfer-app/, read
 # its README.md and serve.py) baked as in exercise 06: it runs as root, tells Docker nothing
 # about its health, and its server, waitress, has never run on a read-only root. The platform
-# it goes to gives a container no writable folder at all: no --tmpfs, no volume.
+# it goes to mounts no writable folder into a container: no --tmpfs, no volume (Docker's own
+# /dev/shm, 64 MB of shared memory, is no place for request bodies).
 # Goal: the container runs as a fixed, numeric, non-root UID; Docker reports it "healthy" once
 # GET /health answers, with no tool added to the image for that; it serves POST /route with
-# `--read-only` and nothing writable; and a request body over 64 KiB (serve.py reads at most
-# 5,000 characters of a message) is answered 413 at once, as is any body larger still.
+# `--read-only` and nothing else; and a request body over 64 KiB (serve.py reads at most 5,000
+# characters of a message) is answered 413, whatever its size.
 #
 # Checked from the repository root by `python -m workshop check 07-production-hardening`: it
 # builds this file with exercises/transfer-app/ as the build context, reads the image's user and
 # health check, starts it with --read-only alone, routes three messages, waits for Docker's
-# "healthy", and sends a 1 MB and a 100 KB body as curl sends large ones (Expect: 100-continue).
+# "healthy", and sends a 1 MB and a 100 KB request (headers first, the body if the server waits).
 # Build it yourself with:
 # docker build -f exercises/07-production-hardening.Dockerfile -t ticket-router:hardened exercises/transfer-app
 # Stuck? The hints are in exercises/README.md.
@@ -59,6 +60,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)"]
 # waitress keeps a request body in memory up to 512 KiB (its inbuf_overflow) and writes the rest
 # to a temporary file, which a root with nothing writable refuses: the request dies unanswered.
-# A cap below that answers 413 from the Content-Length, before any byte of the body is stored.
+# A cap below that answers 413 as soon as the Content-Length is over it (a client that asks
+# "Expect: 100-continue" sends up to the cap first): no body reaches the temporary file.
 CMD ["waitress-serve", "--port=8080", "--max-request-body-size=65536", "serve:app"]
 # END SOLUTION

@@ -384,8 +384,16 @@ _BAKE_COPY = "COPY --from=train /model/router.joblib /opt/model/router.joblib\n"
      "Your HEALTHCHECK's last run: exit code 1, output: no health here"),
     ("09-distroless-runtime", [('ENTRYPOINT ["python3", "-m", "yamlstats"]', 'ENTRYPOINT ["python", "-m", "yamlstats"]')],
      'cannot start: "python": executable file not found'),
+    ("08-serve-the-export", [("COPY --from=onnx-venv /opt/venv /opt/venv\n", "")], 'cannot start: "waitress-serve"'),
+    ("09-distroless-runtime", [("COPY --from=builder /opt/venv/lib/python3.11/site-packages /opt/venv/lib/python3.11/site-packages\n"
+                                "ENV PATH=/usr/bin \\\n",
+                                "COPY --from=builder /opt/venv /opt/venv\nENV PATH=/opt/venv/bin:/usr/bin \\\n")],
+     "has no python3 that starts"),
+    ("09-distroless-runtime", [("RUN pip install --no-cache-dir . && pip uninstall -y pip setuptools\n",
+                                "RUN pip install --no-cache-dir .\n")], "pip is in the image"),
 ], ids=["root", "training-data-kept", "cache-order", "model-never-copied", "model-after-app", "train-venv-copied",
-        "onnx-model-id-not-model-path", "health-check-fails", "python-not-python3"])
+        "onnx-model-id-not-model-path", "health-check-fails", "python-not-python3", "no-venv-copied",
+        "whole-venv-on-path", "pip-shipped"])
 def test_check_names_the_mistake(tmp_path, exercise_id, edits, sentence):
     """Each usual mistake fails its exercise's check with the sentence that names it, and leaves no
     container: for the transfer app a root user, the training data copied into the runtime, or the

@@ -162,12 +162,17 @@ def _compiler_layers(image: str) -> list[str]:
             if any(change.change in ("added", "modified") and _GCC.fullmatch(change.path) for change in layer.files)]
 
 
-def _expect_yamlstats(tag: str, *, no_library: str, no_module: str) -> None:
+def _expect_yamlstats(tag: str, *, no_library: str, no_module: str, no_python: str | None = None) -> None:
     """`import yamlstats` works in `tag`; else CheckFailed with `no_library` when libyaml is what is
-    missing, `no_module` otherwise."""
+    missing, `no_python` when the image has no interpreter to try (or one that cannot start: a
+    venv's link to another image's), `no_module` otherwise."""
     try:
         checks.can_import(tag, "yamlstats")
+    except docker.errors.APIError:
+        raise CheckFailed(no_python or no_module) from None
     except CheckFailed as failure:
+        if no_python and "neither python nor python3" in str(failure):
+            raise CheckFailed(no_python) from None
         raise CheckFailed(no_library if _NO_LIBYAML in str(failure) else no_module) from None
 
 
@@ -366,10 +371,11 @@ def production_hardening(path: Path) -> None:
             last_probe = (f"exit code {runs[-1]['ExitCode']}, output: {runs[-1]['Output'].strip()[-300:] or '(none)'}"
                           if runs else "")
             if status != "healthy":
-                raise CheckFailed(f"The API answers, but Docker still calls the container `{status}` after "
-                                  f"{HEALTHY_WITHIN_S} s. Your HEALTHCHECK's last run: {last_probe or '(no run recorded)'}")
+                waited = f" after {HEALTHY_WITHIN_S} s" if status == "starting" else ""
+                raise CheckFailed(f"The API answers, but Docker calls the container `{status}`{waited}. Your "
+                                  f"HEALTHCHECK's last run: {last_probe or '(no run recorded)'}")
             for size in (LARGE_BODY, OVER_CAP):
-                answer = _post_expecting_continue(server.url, "/route", size)
+                answer = _post_headers_first(server.url, "/route", size)
                 if answer is None:
                     raise CheckFailed(f"A {engine.human(size)} request body got no answer: the server closed the "
                                       f"connection, and its log says {_last_exception(server.logs())}. waitress writes a body "
@@ -378,16 +384,17 @@ def production_hardening(path: Path) -> None:
                                       "storing it.")
                 if answer != 413:
                     raise CheckFailed(f"A {engine.human(size)} request body was answered {answer}, not 413: the goal "
-                                      f"caps bodies at {engine.human(BODY_CAP)} (waitress-serve --help names the "
-                                      "option), so that no request is read into memory or onto disk whole.")
+                                      "caps bodies at 64 KiB (waitress-serve --help names the option), so that no "
+                                      "request is read into memory or onto disk whole.")
+    except docker.errors.APIError as error:
+        raise _cannot_start(error, path, 'a CMD that starts waitress-serve on port 8080') from None
     except RunFailed as failure:
         last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
         raise CheckFailed(f"The image does not serve GET /health on port 8080 with --read-only: {last[0]}") from None
 
 
-#: The hardened router's cap on a request body (the goal's 64 KiB), and the bodies sent to test it:
-#: one over waitress's 512 KiB kept in memory, one just over the cap.
-BODY_CAP = 64 * 1024
+#: The bodies sent to test the hardened router's cap (the goal's 64 KiB): one over waitress's 512 KiB
+#: kept in memory, one over the cap.
 LARGE_BODY = 10**6
 OVER_CAP = 100_000
 
@@ -408,29 +415,25 @@ def _route_through(server) -> None:
                               "train.py wrote from data/tickets.csv?")
 
 
-def _post_expecting_continue(url: str, path: str, size: int) -> int | None:
-    """POST a JSON body of `size` bytes as curl sends a large one: headers with `Expect: 100-continue`,
-    the body only once the server says 100 Continue. The final status, or None when the connection
-    closed without one."""
+def _post_headers_first(url: str, path: str, size: int) -> int | None:
+    """POST a JSON body of `size` bytes, its headers first: a server that refuses the request from
+    its Content-Length answers before the body is sent (and reads none of it); one that waits
+    gets the body a second later. The final status, or None when the connection closed without one."""
     host, port = urlsplit(url).hostname, urlsplit(url).port
     body = json.dumps({"message": "x" * (size - 15)}).encode()
     head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").encode()
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
     received = b""
     with socket.create_connection((host, port), timeout=10) as connection:
         connection.sendall(head)
         try:
-            received = _read_status(connection, received)
-            if received.startswith(b"HTTP/1.1 100"):
-                # A final answer may follow the 100 at once (waitress sends 100, then 413).
-                received = received.split(b"\r\n\r\n", 1)[1]
-                connection.settimeout(1)
-                try:
-                    received = _read_status(connection, received)
-                except TimeoutError:
-                    connection.settimeout(10)
-                    connection.sendall(body)
-                    received = _read_status(connection, received)
+            connection.settimeout(1)
+            try:
+                received = _read_status(connection, received)
+            except TimeoutError:  # no answer from the headers alone: the server wants the body
+                connection.settimeout(10)
+                connection.sendall(body)
+                received = _read_status(connection, received)
         except (ConnectionError, TimeoutError):
             return None
     status = re.match(rb"HTTP/1\.[01] (\d{3})", received)
@@ -466,6 +469,7 @@ def serve_the_export(path: Path) -> None:
     tag = _tag("08-serve-the-export", path)
     _expect_stages_named(path, "export_onnx.py writes router.onnx in the stage you write for it")
     _build(path, tag, context=TRANSFER_APP)
+    # scikit-learn brings SciPy: an image without it has a venv that requirements.txt did not make.
     _expect(checks.cannot_import, tag, "sklearn",
             sentence=f"scikit-learn is in the image built from {path.name}: copy the venv of a stage that installs "
                      "onnx-requirements.txt only, not the builder's or the train stage's venv.")
@@ -502,6 +506,7 @@ _PACKAGE_RECORDS = "var/lib/dpkg/status.d/"
 @exercise("09-distroless-runtime", title="Put another app on a distroless root", lesson="09")
 def distroless_runtime(path: Path) -> None:
     tag = _tag("09-distroless-runtime", path)
+    _expect_stages_named(path, "builder holds the venv, rootfs the root filesystem")
     _build(path, tag, context=YAMLSTATS)
     for tool in ("sh", "apt-get", "dpkg"):
         _expect(checks.tool_absent, tag, tool,
@@ -516,7 +521,13 @@ def distroless_runtime(path: Path) -> None:
                       "recorded in var/lib/dpkg/status.d/ as the stage does for the others.",
                       no_module=f"python3 in the image built from {path.name} cannot import yamlstats: copy the "
                       "builder venv's site-packages and set ENV PYTHONPATH to that folder (the venv's bin/python "
-                      "points at the builder's interpreter, which the rootfs does not have).")
+                      "points at the builder's interpreter, which the rootfs does not have).",
+                      no_python=f"The image built from {path.name} has no python3 that starts: COPY --from=rootfs "
+                      "/rootfs / brings Debian's, with ENV PATH=/usr/bin; the venv's bin/python points at the "
+                      "builder's interpreter, which is not in the image (copy only its site-packages).")
+    _expect(checks.cannot_import, tag, "pip",
+            sentence=f"pip is in the image built from {path.name}: a package manager, and the goal says none. The "
+                     "builder's venv had it; copy its site-packages without pip (the builder removes it last).")
     _expect_output(tag, path, YAMLSTATS_OUTPUT, 'WORKDIR /srv, COPY samples/ samples/, '
                    'ENTRYPOINT ["python3", "-m", "yamlstats"] and CMD ["samples/training.yaml"]')
     files = {file.path.lstrip("/") for file in analyze(tag).files}
@@ -554,15 +565,20 @@ def _expect(check, *args: str, sentence: str) -> None:
         raise CheckFailed(sentence) from None
 
 
+def _cannot_start(error: docker.errors.APIError, path: Path, ending: str) -> CheckFailed:
+    """The sentence for a container the engine could not start (its command names no program there)."""
+    why = re.search(r'exec: ("[^"]*": [^:]+)', str(error.explanation or error))
+    return CheckFailed(f"A container of the image built from {path.name} cannot start"
+                       f"{': ' + why.group(1) if why else ''}. Its command must name a program the image has, "
+                       f"in exec form (a JSON list: no shell runs it): end with {ending}.")
+
+
 def _expect_output(tag: str, path: Path, expected: str, ending: str) -> None:
     """The image's own command runs to its end and prints `expected`; else say how the file should end."""
     try:
         done = run_container(tag, timeout=300)
     except docker.errors.APIError as error:  # the engine could not start the command at all
-        why = re.search(r'exec: ("[^"]*": [^:]+)', str(error.explanation or error))
-        raise CheckFailed(f"A container of the image built from {path.name} cannot start"
-                          f"{': ' + why.group(1) if why else ''}. Its command must name a program the image has, "
-                          f"in exec form (a JSON list: no shell runs it): end with {ending}.") from None
+        raise _cannot_start(error, path, ending) from None
     if done.exit_code != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise CheckFailed(f"The image built from {path.name} fails when it runs its command: {last}")
@@ -628,6 +644,8 @@ def _route_messages(tag: str, path: Path, command: list[str] | None = None) -> N
     try:
         with serve(tag, command=command, model=False, timeout=60) as server:
             _route_through(server)
+    except docker.errors.APIError as error:
+        raise _cannot_start(error, path, 'CMD ["waitress-serve", "--port=8080", "serve:app"] (after the venv is copied)') from None
     except RunFailed as failure:
         last = failure.tail.strip().splitlines()[-1:] or ["(no output)"]
         raise CheckFailed(f"The image built from {path.name} does not serve GET /health on port 8080: {last[0]}") from None
