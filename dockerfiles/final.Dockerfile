@@ -17,12 +17,13 @@ FROM python:3.11-bookworm AS exporter
 RUN python -m venv /opt/export
 ENV PATH=/opt/export/bin:$PATH
 WORKDIR /srv
-COPY app/export-requirements.txt app/
+COPY app/export-requirements.txt app/torch-requirements.txt app/
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --extra-index-url "$TORCH_INDEX_URL" -r app/export-requirements.txt
+    pip install --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
+    && pip install -r app/export-requirements.txt
 
 FROM exporter AS model-from-hub
 ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english

@@ -16,12 +16,13 @@ FROM python:3.11-bookworm AS exporter
 RUN python -m venv /opt/export
 ENV PATH=/opt/export/bin:$PATH
 WORKDIR /srv
-COPY app/export-requirements.txt app/
+COPY app/export-requirements.txt app/torch-requirements.txt app/
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --extra-index-url "$TORCH_INDEX_URL" -r app/export-requirements.txt
+    pip install --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
+    && pip install -r app/export-requirements.txt
 
 # The model from the Hub, as in production.Dockerfile (the exporter has huggingface_hub).
 FROM exporter AS model-from-hub

@@ -27,7 +27,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /srv
 
 # Only what the install reads, before the app source: editing the app keeps the install cached.
-COPY app/runtime-requirements.txt app/
+COPY app/runtime-requirements.txt app/torch-requirements.txt app/
 COPY app/wordcount/ app/wordcount/
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
@@ -36,7 +36,8 @@ ARG PIP_TRUSTED_HOST
 # builds without writing them into the layer (so no --no-cache-dir): after a change to the
 # requirements, pip downloads only what is new.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --extra-index-url "$TORCH_INDEX_URL" -r app/runtime-requirements.txt
+    pip install --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
+    && pip install -r app/runtime-requirements.txt
 # The venv that ships needs no installer (the base image keeps its own pip for now). A separate
 # RUN is fine here: builder layers never ship, and the install above stays shared with baked.
 RUN pip uninstall -y pip

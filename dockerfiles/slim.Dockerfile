@@ -20,8 +20,11 @@ RUN apt-get update && apt-get install -y curl
 COPY . .
 
 # torch from PyTorch's CPU-only wheel index: PyPI's torch for Linux x86_64 is the CUDA build,
-# gigabytes of nvidia-* libraries a CPU never loads. That index calls its build 2.13.0+cpu, which
-# sorts above PyPI's 2.13.0, so the pin torch==2.13.0 takes it (arm64 gets the same CPU build).
+# gigabytes of nvidia-* libraries a CPU never loads (arm64 gets the same CPU build from it).
+# Two installs, one index each: torch alone from that index (--index-url, --no-deps), then the
+# rest from PyPI, torch's own dependencies too. One install with --extra-index-url would search
+# both indexes for every package and take the highest version found on either, so a package
+# planted under a name you use, on either index, would win (pip's docs: dependency confusion).
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # A classroom's package cache, if your instructor runs one: plain http on the room's network,
 # so pip must be told to trust its host. Unset, pip asks PyPI.
@@ -38,7 +41,8 @@ RUN set -eux; \
         gcc \
         libc6-dev \
     ; \
-    pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" -r app/requirements.txt; \
+    pip install --no-cache-dir --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt; \
+    pip install --no-cache-dir -r app/requirements.txt; \
     apt-get purge -y --auto-remove \
         gcc \
         libc6-dev \

@@ -9,7 +9,7 @@
 # Checked from the repository root by `python -m workshop check 03-fix-slim`: it builds this
 # file with exercises/yamlstats/ as the build context, imports yamlstats in the image, looks for
 # gcc and yaml.h in the image and for gcc in every layer, and runs the image's command. Build it yourself
-# with: docker build -f exercises/03-fix-slim.Dockerfile -t yamlstats:slim exercises/yamlstats
+# with: docker build $BUILD_FLAGS -f exercises/03-fix-slim.Dockerfile -t yamlstats:slim exercises/yamlstats
 # Stuck? The hints are in exercises/README.md.
 
 FROM python:3.11-slim-bookworm

@@ -11,7 +11,7 @@
 # file with exercises/transfer-app/ as the build context, routes three messages through the
 # image, then adds a line to a copy of serve.py and builds again (a build that runs pip or
 # train.py again is named). Build it yourself with:
-# docker build -f exercises/04-cache-order.Dockerfile -t ticket-router:ordered exercises/transfer-app
+# docker build $BUILD_FLAGS -f exercises/04-cache-order.Dockerfile -t ticket-router:ordered exercises/transfer-app
 # Stuck? The hints are in exercises/README.md.
 
 FROM python:3.11-slim-bookworm AS builder

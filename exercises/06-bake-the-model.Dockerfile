@@ -12,7 +12,7 @@
 # this file with exercises/transfer-app/ as the build context, starts the image with
 # --network none and routes three messages, and reads the order of the image's layers. Build it
 # yourself with:
-# docker build -f exercises/06-bake-the-model.Dockerfile -t ticket-router:baked exercises/transfer-app
+# docker build $BUILD_FLAGS -f exercises/06-bake-the-model.Dockerfile -t ticket-router:baked exercises/transfer-app
 # Stuck? The hints are in exercises/README.md.
 
 FROM python:3.11-slim-bookworm AS builder

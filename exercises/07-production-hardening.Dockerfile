@@ -15,7 +15,7 @@
 # health check, starts it with --read-only alone, routes three messages, waits for Docker's
 # "healthy", and sends a 1 MB and a 100 KB request (headers first, the body if the server waits).
 # Build it yourself with:
-# docker build -f exercises/07-production-hardening.Dockerfile -t ticket-router:hardened exercises/transfer-app
+# docker build $BUILD_FLAGS -f exercises/07-production-hardening.Dockerfile -t ticket-router:hardened exercises/transfer-app
 # Stuck? The hints are in exercises/README.md.
 
 FROM python:3.11-slim-bookworm AS builder

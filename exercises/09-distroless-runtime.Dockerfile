@@ -12,7 +12,7 @@
 # Checked from the repository root by `python -m workshop check 09-distroless-runtime`: it
 # builds this file with exercises/yamlstats/ as the build context, looks for a shell and a package
 # manager, imports yamlstats, runs the image, and reads the package records. Build it yourself with:
-# docker build -f exercises/09-distroless-runtime.Dockerfile -t yamlstats:distroless exercises/yamlstats
+# docker build $BUILD_FLAGS -f exercises/09-distroless-runtime.Dockerfile -t yamlstats:distroless exercises/yamlstats
 # Stuck? The hints are in exercises/README.md.
 
 # Builder: the full image has gcc and libyaml's headers; pip compiles the extension into the venv.

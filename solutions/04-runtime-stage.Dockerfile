@@ -11,7 +11,7 @@
 # this file with exercises/yamlstats/ as the build context, looks for gcc and yaml.h, imports
 # yamlstats, reads the runtime stage's instructions for a pip install, and runs the image's
 # command. Build it yourself with:
-# docker build -f exercises/04-runtime-stage.Dockerfile -t yamlstats:multistage exercises/yamlstats
+# docker build $BUILD_FLAGS -f exercises/04-runtime-stage.Dockerfile -t yamlstats:multistage exercises/yamlstats
 # Stuck? The hints are in exercises/README.md.
 
 FROM python:3.11-bookworm AS builder

@@ -10,7 +10,7 @@
 # file with exercises/yamlstats/ as the build context, then builds it again with one more package
 # on the apt-get line and counts the packages apt downloads, then runs the image's command.
 # Build it yourself with (DOCKER_BUILDKIT=1: Docker before 23 builds --mount only with BuildKit):
-# DOCKER_BUILDKIT=1 docker build -f exercises/05-cache-mount.Dockerfile -t yamlstats:cache exercises/yamlstats
+# DOCKER_BUILDKIT=1 docker build $BUILD_FLAGS -f exercises/05-cache-mount.Dockerfile -t yamlstats:cache exercises/yamlstats
 # Stuck? The hints are in exercises/README.md.
 
 FROM python:3.11-slim-bookworm AS builder

@@ -12,7 +12,7 @@
 # Checked from the repository root by `python -m workshop check 08-serve-the-export`: it
 # builds this file with exercises/transfer-app/ as the build context, tries `import sklearn` in
 # the image, reads MODEL_PATH, serves the router and routes three messages. Build it yourself with:
-# docker build -f exercises/08-serve-the-export.Dockerfile -t ticket-router:onnx exercises/transfer-app
+# docker build $BUILD_FLAGS -f exercises/08-serve-the-export.Dockerfile -t ticket-router:onnx exercises/transfer-app
 # Stuck? The hints are in exercises/README.md.
 
 FROM python:3.11-slim-bookworm AS builder

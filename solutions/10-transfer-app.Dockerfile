@@ -13,7 +13,7 @@
 # file with exercises/transfer-app/ as the build context, reads the image's stages, user, size
 # and files, starts the image's own command and routes three messages, then adds a line to a copy
 # of serve.py and builds again (a build that runs pip is stopped and named). Build it yourself
-# with: docker build -f exercises/10-transfer-app.Dockerfile -t ticket-router exercises/transfer-app
+# with: docker build $BUILD_FLAGS -f exercises/10-transfer-app.Dockerfile -t ticket-router exercises/transfer-app
 # Stuck? The hints are in exercises/README.md.
 
 # BEGIN SOLUTION: your Dockerfile (the goal is at the top of this file)

@@ -26,6 +26,10 @@ DOCKERFILES = {
           "RUN echo 'ANSWER = 42' > /usr/local/lib/python3.11/site-packages/h4probe.py\n"
           "RUN mkdir -p /opt/venv/bin && ln -s /usr/local/bin/python3 /opt/venv/bin/h4tool\n"
           "ENV PATH=/opt/venv/bin:$PATH\n",
+    # Lesson 02's image of your own: FROM another image, a CMD, and the three ways to get it wrong.
+    "own": f'FROM {PREFIX}:check-root\nCMD ["python", "app/server.py"]\n',
+    "own-shell-form": f"FROM {PREFIX}:check-root\nCMD python app/server.py\n",
+    "own-with-a-file": f'FROM {PREFIX}:check-root\nRUN touch /mine\nCMD ["python", "app/server.py"]\n',
 }
 
 
@@ -171,3 +175,22 @@ def test_checks_leave_no_containers_behind(image):
     checks.can_import(image["py"], "h4probe")
     for tag in (image["noshell"], image["py"]):
         assert engine.client().containers.list(all=True, filters={"ancestor": tag}) == []
+
+
+def test_extends_with_command(image):
+    """extends_with_command() passes on an image that is its base's layers plus a CMD running the program,
+    and says what to change when the FROM, an added layer or the command's form is wrong."""
+    root, own = image["root"], image["own"]
+    assert checks.extends_with_command(own, root, "app/server.py") == (
+        f"OK: {own} is {root}'s layers and no more; its CMD changed the image's settings, not its files, "
+        "so the two images share every byte on disk. Its default command: python app/server.py.")
+    with pytest.raises(CheckFailed, match=rf"to start with {image['nonroot']}'s layers.*`FROM {image['nonroot']}`"):
+        checks.extends_with_command(own, image["nonroot"], "app/server.py")
+    with pytest.raises(CheckFailed, match=r"to add no layer of files to .*, but it adds 1\. Hint: a CMD changes"):
+        checks.extends_with_command(image["own-with-a-file"], root, "app/server.py")
+    with pytest.raises(CheckFailed) as caught:
+        checks.extends_with_command(image["own-shell-form"], root, "app/server.py")
+    assert str(caught.value) == (
+        f"Expected {image['own-shell-form']}'s default command to run app/server.py, but it is "
+        "`/bin/sh -c python app/server.py`. Hint: write it in JSON form, as the last line of "
+        f'{root}\'s Dockerfile does: CMD ["python", "app/server.py"].')

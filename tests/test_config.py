@@ -83,3 +83,20 @@ def test_torch_cpu_index_is_the_dockerfiles_default():
     defaults = {line.split("=", 1)[1] for path in (REPO_ROOT / "dockerfiles").glob("*.Dockerfile")
                 for line in path.read_text().splitlines() if line.startswith("ARG TORCH_INDEX_URL=")}
     assert defaults == {config.TORCH_CPU_INDEX}
+
+
+def test_a_terminal_gets_the_notebooks_flags_from_the_flags_command(tmp_path):
+    """`eval "$(python -m workshop flags)"` in bash gives $BUILD_FLAGS and $RUN_FLAGS that split into the
+    same words the notebooks pass (an offline room's settings: a model folder, a local torch index)."""
+    settings = tmp_path / "settings.env"
+    (tmp_path / "model").mkdir()
+    settings.write_text(f"WORKSHOP_MODEL_DIR={tmp_path / 'model'}\nWORKSHOP_MODEL_IMAGE=workshop-model:local\n"
+                        "WORKSHOP_TORCH_INDEX_URL=http://127.0.0.1:8765/simple\nWORKSHOP_BUILD_NETWORK=host\n")
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "WORKSHOP_SETTINGS": str(settings)}
+    script = (f'eval "$({sys.executable} -m workshop flags)" && printf "%s\\n" $BUILD_FLAGS && echo -- '
+              '&& printf "%s\\n" $RUN_FLAGS')
+    done = subprocess.run(["bash", "-c", script], env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    build, run = (part.split() for part in done.stdout.split("--\n"))
+    assert build[0] == "--network=host" and "MODEL_REVISION=local-folder" in build
+    assert "TORCH_INDEX_URL=http://127.0.0.1:8765/simple" in build
+    assert run[:2] == ["-v", f"{tmp_path / 'model'}:/models/local:ro"] and "HF_HUB_OFFLINE=1" in run

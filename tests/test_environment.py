@@ -73,3 +73,19 @@ def test_drift_is_detected_in_either_section():
     assert environment_pins("dependencies:\n  - pandas==3.1.1\n  - pip:\n      - torch==2.12.0\n") != pip
     assert environment_pins("dependencies:\n  - pandas==3.1.1\n") != pip
     assert environment_pins("dependencies:\n  - pytorch==2.13.0\n  - pandas==3.1.1\n") == pip
+
+
+def test_a_package_pinned_in_several_requirement_files_has_one_version():
+    """The host's requirements, the images' (app/) and the transfer app's agree on every package they
+    share: an image and the notebooks never run two versions of the same library."""
+    files = [REPO_ROOT / "requirements.txt", REPO_ROOT / "requirements-dev.txt",
+             *sorted((REPO_ROOT / "app").glob("*requirements.txt")),
+             *sorted((REPO_ROOT / "exercises" / "transfer-app").glob("*requirements.txt"))]
+    seen: dict[str, dict[str, str]] = {}
+    for path in files:
+        for line in path.read_text().splitlines():
+            if match := re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", line.split("#", 1)[0].strip()):
+                seen.setdefault(_key(match[1]), {})[str(path.relative_to(REPO_ROOT))] = match[2]
+    differ = {name: where for name, where in seen.items() if len(set(where.values())) > 1}
+    assert not differ, f"one package, several versions: {differ}"
+    assert seen["torch"] == {"requirements.txt": "2.13.0", "app/torch-requirements.txt": "2.13.0"}

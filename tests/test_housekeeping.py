@@ -17,7 +17,7 @@ import docker.errors
 import pytest
 
 from workshop import config, engine, housekeeping, run
-from workshop.build import build, ensure, ledger, source
+from workshop.build import build, ensure, ledger
 from workshop.checks import parse_size
 
 
@@ -36,17 +36,6 @@ def tiny_image(tmp_path, tag: str, megabytes: int = 1) -> str:
         f"FROM debian:bookworm-slim\nRUN head -c {megabytes}000000 /dev/urandom > /blob-{uuid.uuid4().hex}\n")
     build(tmp_path / "Dockerfile", tag, context=tmp_path, quiet=True)
     return tag
-
-
-def test_every_lesson_image_has_a_dockerfile():
-    """Each default prefetch name resolves to a Dockerfile in dockerfiles/ (and a stage for NAME-TARGET)."""
-    assert len(housekeeping.LESSON_IMAGES) == len(set(housekeeping.LESSON_IMAGES))
-    for name in housekeeping.LESSON_IMAGES:
-        dockerfile, target = source(name)
-        text = config.dockerfile(dockerfile).read_text()
-        assert target is None or re.search(rf"^FROM .+ AS {target}$", text, re.M | re.I), name
-    assert source("final-debug") == ("final", "debug")
-    assert source("multistage") == ("multistage", None)
 
 
 @pytest.mark.docker

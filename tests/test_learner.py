@@ -20,6 +20,7 @@ TYPED_COMMANDS = {
     "docker run -d -p (the API)": r"^!docker run -d .*-p \S+:8080 ", "curl": r"^!curl .*/classify$",
     "docker ps": r"^!docker ps\b", "docker logs": r"^!docker logs ", "docker exec": r"^!docker exec ",
     "docker stop": r"^!docker stop ", "docker history": r"^!docker history ", "docker image ls": r"^!docker image ls\b",
+    "a Dockerfile of their own": r"^%%writefile \S+\.Dockerfile\nFROM ",
 }
 _LINK = re.compile(r"\]\((?![a-z]+:|#)([^)\s#]+)(?:#[^)\s]*)?\)")
 
@@ -76,6 +77,23 @@ def test_by_the_end_of_lesson_04_the_learner_has_typed_the_everyday_docker_comma
              if learner.TYPE_IT in cell["metadata"].get("tags", [])]
     missing = [name for name, pattern in TYPED_COMMANDS.items() if not any(re.search(pattern, line) for line in typed)]
     assert not missing, f"never typed in lessons 02 to 04: {missing}"
+
+
+def test_the_dockerfile_the_learner_writes_is_not_spelled_out_above_it():
+    """The Dockerfile a learner writes in lessons 02 to 04 is theirs: the text before it gives the goal,
+    not its lines (the check after it explains a wrong one)."""
+    written = 0
+    for lesson in TYPED_LESSONS:
+        cells = _cells(_reference(lesson))
+        for index, cell in enumerate(cells):
+            source = _source(cell)
+            if not (learner.TYPE_IT in cell["metadata"].get("tags", []) and source.startswith("%%writefile")):
+                continue
+            before = "\n".join(_source(above) for above in cells[:index] if above["cell_type"] == "markdown")
+            for line in source.splitlines()[1:]:
+                assert line.strip() not in before, f"lesson {lesson}, cell {cell['id']}: `{line}` is given above it"
+            written += 1
+    assert written, "no Dockerfile of the learner's own in lessons 02 to 04"
 
 
 @pytest.mark.parametrize("path", learner.lessons(), ids=lambda path: path.stem)

@@ -88,7 +88,7 @@ def test_pypi_torch_for_linux_aarch64_is_a_cuda_build_too(resolved):
 
 
 def test_cpu_index_gives_a_plus_cpu_torch_with_zero_cuda_bytes(resolved):
-    """With the CPU index (its local stand-in) as extra index, pip picks torch 2.13.0+cpu and no CUDA wheel."""
+    """torch alone from the CPU index (its local stand-in), the rest from PyPI: torch 2.13.0+cpu and no CUDA wheel."""
     cost = _cost(resolved, "torch", "linux/amd64", "CPU index")
     assert cost.torch is not None and cost.torch.version == "2.13.0+cpu"
     assert cost.cuda_bytes == 0, [w.name for w in cost.wheels if w.cuda]

@@ -17,6 +17,8 @@
                           regenerate learner/ from notebooks/ (--check: fail if out of date)
   site [--out DIR]        build the lesson site (the lessons with their outputs) into results/site/
   setup-check             the 00 setup check ([OK]/[FAIL] lines)
+  flags                   this machine's extra docker build and run flags, as shell lines to eval:
+                          eval "$(python -m workshop flags)" sets BUILD_FLAGS and RUN_FLAGS
   prefetch [NAME ...]     before the day: build every image the lessons use (default: all of them)
                           and print the Docker disk it took
   clean [--keep-build-cache]
@@ -39,13 +41,13 @@ import argparse
 import gc
 import json
 import logging
+import shlex
 import sys
+
+from workshop import images
 
 #: The tutorial's published sizes, quoted for comparison (not measured here).
 PUBLISHED = {"naive": "2.54 GB", "slim": "1.66 GB", "multistage": "820 MB"}
-CLASSIC = ("naive", "slim", "multistage")
-
-
 def _build(names: list[str], jobs: int = 1) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -54,14 +56,13 @@ def _build(names: list[str], jobs: int = 1) -> int:
     from workshop.run import run_batch
 
     if names == ["all"]:
-        from workshop.housekeeping import LESSON_IMAGES
-        names = list(LESSON_IMAGES)
+        names = list(images.PREFETCHED)
     if not config.offline():  # offline rooms have their stand-ins; elsewhere BuildKit would not list them
         from workshop.build import pull_bases
         pull_bases()
 
     def build_and_run(name: str) -> tuple[str, ...]:
-        tag = f"{config.IMAGE_REPO}:{name}"
+        tag = images.tag(name)
         # Two logs at once would interleave line by line: with --jobs, one line per build instead.
         result = build_named(name, quiet=jobs > 1)
         verdict = run_batch(tag).strip().splitlines()[-1]
@@ -70,7 +71,7 @@ def _build(names: list[str], jobs: int = 1) -> int:
     # pip and the layer export each keep about one core busy: two builds at once finish sooner
     # on two cores or more. BuildKit runs a step that two builds share only once.
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        rows = list(pool.map(build_and_run, names or CLASSIC))
+        rows = list(pool.map(build_and_run, names or images.CLASSIC))
     header = ("image", "size here", "published", "build", "batch result")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -99,6 +100,21 @@ def _inspect(image: str, as_json: bool, compressed: bool) -> int:
     return 0
 
 
+def _flags() -> int:
+    """Print `export BUILD_FLAGS=...` and `export RUN_FLAGS=...` for a shell to eval: the notebooks'
+    $BUILD_FLAGS and $RUN_FLAGS, in a terminal. The shell splits an unquoted $BUILD_FLAGS at spaces
+    and reads no quotes in it, so a flag with a space in it cannot pass that way: say so instead."""
+    from workshop.notebook import docker_flags
+
+    for name, flags in zip(("BUILD_FLAGS", "RUN_FLAGS"), docker_flags(), strict=True):
+        if any(char in flags for char in "'\""):
+            print(f"error: {name} has a value with a space or a quote in it ({flags}): type the flags "
+                  "yourself, quoted", file=sys.stderr)
+            return 1
+        print(f"export {name}={shlex.quote(flags)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workshop", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -117,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("generate-learner", help="regenerate learner/ from notebooks/", add_help=False)
     sub.add_parser("site", help="build the lesson site", add_help=False)
     sub.add_parser("setup-check", help="is this machine ready for the workshop?", add_help=False)
+    sub.add_parser("flags", help="this machine's extra docker build and run flags, for a terminal")
     p = sub.add_parser("prefetch", help="build the lessons' images before the day")
     p.add_argument("names", nargs="*", metavar="NAME")
     p = sub.add_parser("clean", help="remove the workshop's containers, images and build cache")
@@ -150,9 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "setup-check":
             from workshop import setup_check
             return setup_check.main(rest)
+        if args.command == "flags":
+            return _flags()
         if args.command == "prefetch":
             from workshop import housekeeping
-            print(housekeeping.prefetch(args.names or housekeeping.LESSON_IMAGES))
+            print(housekeeping.prefetch(args.names or images.PREFETCHED))
             return 0
         if args.command == "clean":
             from workshop import housekeeping

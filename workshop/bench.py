@@ -19,10 +19,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import Any
 
 import pandas as pd
 
-from workshop import config, journey, loadtest, measure
+from workshop import config, images, journey, loadtest, measure
 from workshop.run import RunFailed, run_container, serve
 
 #: The classifier alone, timed inside the image: its load (imports and model), a warm-up, then
@@ -46,7 +47,7 @@ print(loaded, statistics.median(times) * 1000)
 
 
 def serving(tag: str, command: list[str], *, seconds: float, cpus: str | None) -> dict[str, float]:
-    options = {"cpuset_cpus": cpus} if cpus else {}
+    options: dict[str, Any] = {"cpuset_cpus": cpus} if cpus else {}
     with serve(tag, command=command, **options) as server:
         url = server.url + "/classify"
         one, many = loadtest.latency_and_throughput(url, {"text": loadtest.REVIEW}, seconds=seconds,
@@ -59,7 +60,7 @@ def serving(tag: str, command: list[str], *, seconds: float, cpus: str | None) -
 def model_alone(tag: str, *, cpus: str | None) -> tuple[float, float]:
     """Seconds to load the classifier (its imports, the model) and milliseconds per prediction,
     inside `tag`. The images measured here have their model baked in: nothing to mount."""
-    options = {"cpuset_cpus": cpus} if cpus else {}
+    options: dict[str, Any] = {"cpuset_cpus": cpus} if cpus else {}
     done = run_container(tag, ["-c", MODEL_ALONE], entrypoint=["python3"], **options)  # every image has python3
     if done.exit_code:
         raise RunFailed(f"{tag}: the model alone failed:\n{done.stderr[-2000:]}", exit_code=done.exit_code, tail=done.stderr)
@@ -69,7 +70,7 @@ def model_alone(tag: str, *, cpus: str | None) -> tuple[float, float]:
 
 def empty_start_s(tag: str, *, cpus: str | None, runs: int = 5) -> float:
     """Median seconds for a container of `tag` that runs `python3 -c pass`, created to removed."""
-    options = {"cpuset_cpus": cpus} if cpus else {}
+    options: dict[str, Any] = {"cpuset_cpus": cpus} if cpus else {}
     seconds = []
     for _ in range(runs):
         start = time.monotonic()
@@ -80,9 +81,9 @@ def empty_start_s(tag: str, *, cpus: str | None, runs: int = 5) -> float:
 
 def start_s(name: str, *, cpus: str | None, runs: int = 5) -> float:
     """Median seconds from `docker run` to the first answer of POST /classify, fresh containers."""
-    options = {"cpuset_cpus": cpus} if cpus else {}
-    tag = f"{config.IMAGE_REPO}:{name}"
-    return statistics.median(measure.time_to_first_answer(tag, runs=runs, command=journey.serve_command(name), **options))
+    options: dict[str, Any] = {"cpuset_cpus": cpus} if cpus else {}
+    tag = images.tag(name)
+    return statistics.median(measure.time_to_first_answer(tag, runs=runs, command=images.serve_command(name), **options))
 
 
 def bench(names: list[str], *, rounds: int = 3, seconds: float = 5.0, cpus: str | None = None) -> pd.DataFrame:
@@ -90,11 +91,11 @@ def bench(names: list[str], *, rounds: int = 3, seconds: float = 5.0, cpus: str 
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:
-            tag = f"{config.IMAGE_REPO}:{name}"
-            rows[name].append(serving(tag, journey.serve_command(name), seconds=seconds, cpus=cpus))
-    alone = {name: model_alone(f"{config.IMAGE_REPO}:{name}", cpus=cpus) for name in names}
+            tag = images.tag(name)
+            rows[name].append(serving(tag, images.serve_command(name), seconds=seconds, cpus=cpus))
+    alone = {name: model_alone(images.tag(name), cpus=cpus) for name in names}
     starts = {name: start_s(name, cpus=cpus) for name in names}
-    empty = {name: empty_start_s(f"{config.IMAGE_REPO}:{name}", cpus=cpus) for name in names}
+    empty = {name: empty_start_s(images.tag(name), cpus=cpus) for name in names}
     return pd.DataFrame({
         name: {"p50 (ms)": " / ".join(f"{r['p50_ms']:.1f}" for r in runs),
                "req/s, 4 clients": " / ".join(f"{r['rps_4_clients']:.0f}" for r in runs),

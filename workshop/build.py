@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from workshop import config, engine
+from workshop import config, engine, images
 from workshop.engine import FREE_SPACE_HINT, DiskFull, DockerUnavailable, human
 
 log = logging.getLogger(__name__)
@@ -152,26 +152,10 @@ def build(
     return result
 
 
-#: Images that another image's Dockerfile builds with a build argument set (lesson 08 builds
-#: onnx-int8 so, in its own words): NAME -> (Dockerfile, build arguments).
-VARIANTS: dict[str, tuple[str, dict[str, str]]] = {"onnx-int8": ("onnx", {"QUANTIZE": "int8"})}
-
-
-def source(name: str) -> tuple[str, str | None]:
-    """The Dockerfile and stage that build bert-classifier:NAME (`final-debug`: final's debug stage)."""
-    if name in VARIANTS:
-        return VARIANTS[name][0], None
-    if not config.dockerfile(name).is_file() and "-" in name:
-        dockerfile, target = name.rsplit("-", 1)
-        return dockerfile, target
-    return name, None
-
-
 def build_named(name: str, *, quiet: bool = False) -> BuildResult:
-    """Build bert-classifier:NAME from its Dockerfile, stage and build arguments (`source`, VARIANTS)."""
-    dockerfile, target = source(name)
-    build_args = VARIANTS[name][1] if name in VARIANTS else None
-    return build(dockerfile, f"{config.IMAGE_REPO}:{name}", target=target, build_args=build_args, quiet=quiet)
+    """Build bert-classifier:NAME from its Dockerfile, stage and build arguments (images.source)."""
+    dockerfile, target, build_args = images.source(name)
+    return build(dockerfile, images.tag(name), target=target, build_args=build_args or None, quiet=quiet)
 
 
 def pull_bases(names: list[str] | None = None) -> list[str]:
@@ -200,7 +184,7 @@ def pull_bases(names: list[str] | None = None) -> list[str]:
 def ensure(name: str) -> str:
     """The tag of bert-classifier:NAME, an earlier lesson's image, built first if this machine
     lacks it (a skipped lesson; minutes on a cold cache). The lessons' own builds are typed."""
-    tag = f"{config.IMAGE_REPO}:{name}"
+    tag = images.tag(name)
     try:
         engine.get_image(tag)
     except engine.ImageMissing:
@@ -269,6 +253,8 @@ def _step_order(dockerfile: Path):
 
     def key(step: str) -> tuple[int, int]:
         m = _STEP_NUMBER.match(step)
+        if m is None:  # _parse keeps only lines like "#7 [stage-1 2/3] RUN ...": it has a step number
+            raise ValueError(f"not a BuildKit step name (no [N/M] number): {step!r}")
         stage = (m[1] or "").lower()
         return (stages.index(stage) if stage in stages else 0), int(m[2])
 
@@ -309,6 +295,7 @@ def _stream(cmd: list[str], quiet: bool, stop: re.Pattern[str] | None = None) ->
             "WORKSHOP_DOCKER to the docker client's full path."
         ) from None
     stopped_at = None
+    assert proc.stdout is not None  # stdout=subprocess.PIPE
     with proc:
         try:
             for line in proc.stdout:

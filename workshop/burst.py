@@ -28,7 +28,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from workshop import config, journey, run
+from workshop import config, images, run
 from workshop.loadtest import REVIEW, percentile
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,8 @@ def app_server(port: int):
     env = {**os.environ, "PORT": str(port), "MODEL_ID": str(config.MODEL_DIR or config.SHARED_DIR / "models" / "sst2-minilm-l6"),
            "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "WARNING"}
     # On one CPU, as an image runs with --cpus 1: the last one, so the load generator has the others.
-    pinned = ["taskset", "-c", str(os.cpu_count() - 1)] if (os.cpu_count() or 1) > 1 else []
+    cpus = os.cpu_count() or 1
+    pinned = ["taskset", "-c", str(cpus - 1)] if cpus > 1 else []
     process = subprocess.Popen([*pinned, sys.executable, "app/server.py"], cwd=config.REPO_ROOT, env=env)
     try:
         deadline = time.monotonic() + 300
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.image:
-        command = journey.serve_command(args.image.rsplit(":", 1)[-1])  # as lesson 10 serves it
+        command = images.serve_command(args.image.rsplit(":", 1)[-1])  # as lesson 10 serves it
         with run.serve(args.image, command=command, read_only=True, tmpfs={"/tmp": ""}, nano_cpus=10**9) as server:
             host, port = server.url.removeprefix("http://").split(":")
             result = burst(host, int(port), clients=args.clients, requests_each=args.requests)

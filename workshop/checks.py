@@ -89,8 +89,9 @@ def torch_cpu_only(image: str) -> str:
     if cuda is not None:
         raise CheckFailed(
             f"Expected a CPU-only torch in {image}, but it is the CUDA {cuda} build, with gigabytes of "
-            "nvidia libraries a CPU server never loads. Hint: install torch from "
-            "https://download.pytorch.org/whl/cpu (pip install --extra-index-url ...)."
+            "nvidia libraries a CPU server never loads. Hint: install torch alone from "
+            "https://download.pytorch.org/whl/cpu first (pip install --no-deps --index-url URL torch==...), "
+            "then the rest from PyPI, as dockerfiles/naive.Dockerfile does."
         )
     return f"OK: torch in {image} is a CPU-only build."
 
@@ -106,6 +107,26 @@ def runs_as_non_root(image: str) -> str:
             "switch to it (`USER 10001`)."
         )
     return f"OK: {image} runs as {user}."
+
+
+def extends_with_command(image: str, base: str, program: str) -> str:
+    """`image` is `base`'s layers and no more, with a default command that runs `program`."""
+    layers, base_layers = (_image(tag).attrs["RootFS"].get("Layers", []) for tag in (image, base))
+    if layers[:len(base_layers)] != base_layers:
+        raise CheckFailed(f"Expected {image} to start with {base}'s layers, but it does not. Hint: its "
+                          f"Dockerfile's first line is `FROM {base}`; if it is, {base} was built again since: "
+                          f"build {image} again too.")
+    if added := len(layers) - len(base_layers):
+        raise CheckFailed(f"Expected {image} to add no layer of files to {base}, but it adds {added}. Hint: "
+                          "a CMD changes the image's settings only; which other instruction is in your Dockerfile?")
+    command = _image(image).attrs["Config"].get("Cmd") or []
+    if program not in command:
+        said = f"`{' '.join(command)}`" if command else "none"
+        form = f'CMD ["python", "{program}"]'
+        raise CheckFailed(f"Expected {image}'s default command to run {program}, but it is {said}. Hint: "
+                          f"write it in JSON form, as the last line of {base}'s Dockerfile does: {form}.")
+    return (f"OK: {image} is {base}'s layers and no more; its CMD changed the image's settings, not its "
+            f"files, so the two images share every byte on disk. Its default command: {' '.join(command)}.")
 
 
 def size_under(image: str, budget: int | str) -> str:

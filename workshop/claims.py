@@ -35,7 +35,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from workshop import config
+from workshop import config, images
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +123,14 @@ def check(sizes: Sizes) -> dict[str, bool]:
 PLATFORM_SIZES = config.REPO_ROOT / "tests" / "data" / "platform_sizes.json"
 
 #: Images that install torch (onnx and final run on ONNX Runtime, without it).
-TORCH_IMAGES = ("naive", "slim", "multistage", "cache", "baked", "production")
+TORCH_IMAGES = images.WITH_TORCH
 
 AARCH64_WHEEL = "torch-2.13.0-cp311-cp311-manylinux_2_28_aarch64.whl"
 X86_WHEEL = Path("/var/tmp/workshop-wheelhouse/simple/torch/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
 
 #: Files of PyPI's aarch64 torch that only CUDA loads. PyPI's 2.13.0 wheel for Linux aarch64 is a
-#: CUDA build; the CPU index's aarch64 build, which the Dockerfiles' pin prefers (2.13.0+cpu sorts
-#: above 2.13.0), has none of them.
+#: CUDA build; the CPU index's aarch64 build, which the Dockerfiles install (torch alone comes from
+#: that index), has none of them.
 CUDA_ONLY = ("torch/lib/libtorch_cuda", "torch/lib/libc10_cuda", "torch/lib/libtorch_nvshmem", "torch/lib/libcaffe2_nvrtc")
 
 
@@ -198,7 +198,7 @@ def remote_wheel(session: Any, project: str, filename: str) -> tuple[str, zipfil
 
 
 #: Images that carry the model: its folder (baked, production) or its ONNX export (onnx, final).
-MODEL_IMAGES = ("baked", "production", "onnx", "final")
+MODEL_IMAGES = images.WITH_MODEL
 ONNX_IMAGES = ("onnx", "final")
 
 
@@ -223,13 +223,12 @@ def with_model(table: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
 def measure_here(path: Path = PLATFORM_SIZES) -> None:
     """Write this machine's image sizes (`image_size`) and the model files in them to `path` as
     its linux/amd64 table."""
-    from workshop.journey import IMAGES
     from workshop.layers import image_size, layer_bytes
 
-    tags = {name: f"{config.IMAGE_REPO}:{name}" for name in IMAGES}
+    tags = {name: images.tag(name) for name in images.COMPARED}
     sizes = {name: image_size(tag) for name, tag in tags.items()}
     model_bytes = {name: layer_bytes(tags[name], "/opt/model") for name in MODEL_IMAGES}
-    data = json.loads(path.read_text()) if path.exists() else {
+    data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {
         "about": "Image sizes in bytes (workshop.layers.image_size: the layers' files, uncompressed) that the lessons' size claims "
                  "(workshop/claims.py) must hold on; written by `python -m workshop.claims --measure --derive-arm64`.",
         "platforms": {}}
@@ -251,7 +250,7 @@ def derive_arm64(path: Path = PLATFORM_SIZES, x86_wheel: Path = X86_WHEEL) -> di
         session.verify = os.environ.get("PIP_CERT") or session.verify
         url, aarch64 = remote_wheel(session, "torch", AARCH64_WHEEL)
         with zipfile.ZipFile(x86_wheel) as x86:
-            torch = {
+            torch: dict[str, dict[str, Any]] = {
                 "x86_64": {"wheel": x86_wheel.name, "source": f"the local CPU index's file (workshop/offline.sh): {x86_wheel}",
                            "installed_bytes": installed_bytes(x86)},
                 "aarch64": {"wheel": AARCH64_WHEEL, "source": url, "installed_bytes": installed_bytes(aarch64)},

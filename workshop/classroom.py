@@ -112,15 +112,20 @@ def lan_address() -> str:
 
 
 def requirements(path: Path) -> list[str]:
-    """The requirement lines of `path`, without comments and local paths."""
-    lines = (line.split(" #")[0].strip() for line in path.read_text().splitlines())
-    return [line for line in lines if line and not line.startswith(("#", ".", "/"))]
+    """The requirement lines of `path`, and of the files it includes (`-r torch-requirements.txt`,
+    read beside it, as pip does), without comments and local paths."""
+    lines = [line.split(" #")[0].strip() for line in path.read_text().splitlines()]
+    included = [line.split(None, 1)[1] for line in lines if line.startswith("-r ")]
+    return [line for line in lines if line and not line.startswith(("#", ".", "/", "-"))] + [
+        line for name in included for line in requirements(path.parent / name)]
 
 
 def prefetch(cache_url: str, requirement_files=REQUIREMENT_FILES, platforms=None) -> tuple[int, int]:
     """Download every wheel of `requirement_files` through the cache, per platform; (files, bytes)."""
     index = f"{cache_url.rstrip('/')}/index/"
     host = urllib.parse.urlsplit(index).hostname
+    if host is None:
+        raise ValueError(f"the cache's URL {cache_url!r} has no host name (expected http://HOST:PORT)")
     # Only the cache may serve these downloads: this machine's pip settings (extra indexes,
     # find-links, constraints) must not bypass it, nor may pip's own cache.
     env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}

@@ -112,7 +112,7 @@ def _build_args() -> dict[str, str]:
     if "MODEL_SOURCE" in args and MODEL_DIR is not None:
         # The images' model labels then name the local model, not the Hub's: a folder has no
         # revision, and its README states no licence of its own.
-        args.update(MODEL_ID=MODEL_DIR.name, MODEL_REVISION="none (a local folder)", MODEL_LICENSE="NOASSERTION")
+        args.update(MODEL_ID=MODEL_DIR.name, MODEL_REVISION="local-folder", MODEL_LICENSE="NOASSERTION")
     return args
 
 

@@ -112,7 +112,7 @@ def _explain(exc: BaseException, host: str) -> str:
     )
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
+def _causes(exc: BaseException | None) -> list[BaseException]:
     """The exception and everything it was raised from, outermost first."""
     chain = []
     while exc is not None and exc not in chain:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import docker.errors
 import requests
 
-from workshop import checks, config, engine, measure
+from workshop import checks, config, engine, images, measure
 from workshop.build import BuildFailed, BuildOutOfSpace, BuildResult, build
 from workshop.checks import CheckFailed
 from workshop.engine import human
@@ -32,7 +32,7 @@ from workshop.exercises import EXERCISES_DIR, SOLUTIONS_DIR, exercise
 from workshop.layers import analyze, image_size, layer_table
 from workshop.run import RunFailed, run_container, serve
 
-NAIVE = f"{config.IMAGE_REPO}:naive"
+NAIVE = images.tag("naive")
 #: The ticket router (exercises 04-cache-order, 06, 07 and 10), and the build context of their Dockerfiles.
 TRANSFER_APP = EXERCISES_DIR / "transfer-app"
 #: What pip prints when it needs a C compiler the image does not have.
@@ -45,7 +45,7 @@ _GCC = re.compile(r"usr/bin/(?:[\w-]+-)?gcc(?:-\d+)?")
 
 def _tag(exercise_id: str, path: Path) -> str:
     kind = "sol" if path.resolve().parent == SOLUTIONS_DIR.resolve() else "ex"
-    return f"{config.IMAGE_REPO}:{kind}-{exercise_id}"
+    return images.tag(f"{kind}-{exercise_id}")
 
 
 def _build(path: Path, tag: str, context: Path = config.REPO_ROOT) -> BuildResult:
@@ -78,11 +78,13 @@ def call_the_api(*, response: object, labels: object, reviews: list[str]) -> Non
     if not isinstance(response, requests.Response):
         raise CheckFailed(f"`response` should be what requests.post(...) returned, but it is a {type(response).__name__}.")
     sent = response.request
-    path = urlsplit(sent.url).path
+    path = urlsplit(sent.url or "").path  # a str: urlsplit(None) gives bytes, which the message would show as b''
     if (sent.method, path) != ("POST", "/classify"):
         raise CheckFailed(f"Your request was {sent.method} {path}, but the API classifies texts at POST /classify.")
     try:
-        body = json.loads(sent.body or b"null")
+        raw = sent.body or b"null"
+        # A streamed body (a file, a generator) is no JSON document here: json.loads would raise TypeError.
+        body = json.loads(raw) if isinstance(raw, (str, bytes, bytearray)) else None
     except ValueError:
         body = None
     if not isinstance(body, dict) or "texts" not in body:
@@ -260,7 +262,11 @@ def cache_mount(path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="workshop-05-") as tmp:
         for probe in APT_PROBES:
             edited = Path(tmp) / path.name
-            edited.write_text(_APT_INSTALL.sub(lambda m, probe=probe: f"{m.group(0)} {probe}", text, count=1))
+
+            def add_probe(m: re.Match[str], probe: str = probe) -> str:
+                return f"{m.group(0)} {probe}"
+
+            edited.write_text(_APT_INSTALL.sub(add_probe, text, count=1))
             log = build(edited, tag, context=YAMLSTATS, quiet=True).log
             downloads = [name for name in _APT_GETS.findall(log) if name != probe]
     if downloads:
@@ -464,7 +470,7 @@ def _health_status(container) -> str:
 # --- lesson 08 ----------------------------------------------------------------------------------
 
 
-@exercise("08-serve-the-export", title="Serve another model from its ONNX export, without its framework", lesson="08")
+@exercise("08-serve-the-export", title="Serve another model from its ONNX export, without its framework (optional)", lesson="08")
 def serve_the_export(path: Path) -> None:
     tag = _tag("08-serve-the-export", path)
     _expect_stages_named(path, "export_onnx.py writes router.onnx in the stage you write for it")
@@ -503,7 +509,7 @@ def _expect_stages_named(path: Path, writer: str) -> None:
 _PACKAGE_RECORDS = "var/lib/dpkg/status.d/"
 
 
-@exercise("09-distroless-runtime", title="Put another app on a distroless root", lesson="09")
+@exercise("09-distroless-runtime", title="Put another app on a distroless root (optional)", lesson="09")
 def distroless_runtime(path: Path) -> None:
     tag = _tag("09-distroless-runtime", path)
     _expect_stages_named(path, "builder holds the venv, rootfs the root filesystem")

@@ -226,6 +226,10 @@ Edit the files here. Each region to fill in is marked `# YOUR CODE HERE`.
 - A notebook exercise ends with a cell that checks your answer: run it top to bottom.
 - A Dockerfile exercise is checked from a terminal at the repository root, with the command below;
   it builds your Dockerfile and tells you what is still wrong.
+- Each Dockerfile's header also gives the `docker build` to type yourself. Its `$BUILD_FLAGS` is
+  empty at home; in a room with a package cache or without internet,
+  `eval "$(python -m workshop flags)"` sets it (and `$RUN_FLAGS`) in your terminal, as the
+  notebooks have them.
 
 Stuck? `python -m workshop check ID --solution` runs the same check on the reference solution,
 which is in `solutions/`.

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from workshop import config, engine, journey, layers, run
+from workshop import config, engine, images, layers, run
 from workshop.build import build_named, pull_bases
 
 log = logging.getLogger(__name__)
 
 #: What the lessons build: the images lesson 10 measures, plus lesson 09's debug stage.
-LESSON_IMAGES = (*journey.IMAGES, "final-debug")
+LESSON_IMAGES = images.PREFETCHED
 
 #: Images that `clean` never removes: what workshop/offline.sh builds (or Docker Hub serves) and
 #: every build starts from. Without them the next workshop starts with the slowest downloads.

@@ -23,14 +23,15 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from workshop import config
 
 log = logging.getLogger("workshop.hubshape")
 
 #: distilbert-base-uncased-finetuned-sst-2-english's config.json, the fields that set its size.
-SHAPE = {"vocab_size": 30522, "dim": 768, "hidden_dim": 3072, "n_layers": 6, "n_heads": 12,
-         "max_position_embeddings": 512}
+SHAPE: dict[str, Any] = {"vocab_size": 30522, "dim": 768, "hidden_dim": 3072, "n_layers": 6, "n_heads": 12,
+                         "max_position_embeddings": 512}
 #: The hub model's model.safetensors, in bytes (its repository's file listing).
 HUB_WEIGHTS_BYTES = 267_832_560
 CARD = """# Untrained DistilBERT of the hub model's shape
@@ -50,7 +51,9 @@ def make(folder: Path, tokenizer_dir: Path | None = None) -> Path:
     if len(tokenizer) != SHAPE["vocab_size"]:
         raise ValueError(f"{source}'s tokenizer has {len(tokenizer)} tokens; the hub model's has {SHAPE['vocab_size']}")
     torch.manual_seed(0)
-    model = DistilBertForSequenceClassification(DistilBertConfig(
+    # num_labels: transformers' typed signature of DistilBertConfig leaves it out (PretrainedConfig
+    # sets it from keyword arguments at run time, as it does here).
+    model = DistilBertForSequenceClassification(DistilBertConfig(  # type: ignore[call-arg]
         **SHAPE, num_labels=2, id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1}))
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)

@@ -31,10 +31,12 @@ import stat
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, NamedTuple
+from types import ModuleType
+from typing import BinaryIO, NamedTuple, Protocol
 
 import xxhash
 
+zstandard: ModuleType | None
 try:  # optional: only zstd-compressed layers need it (Python 3.11's standard library has no zstd)
     import zstandard
 except ImportError:
@@ -440,7 +442,13 @@ def clean_path(name: str) -> str:
     return "" if name == "." else name
 
 
-def read_layer(stream: BinaryIO, name: str = "layer.tar") -> LayerTar:
+class Readable(Protocol):
+    """What read_layer and read_saved_image read from: read(n) (a file, TarStream, _Gzipper...)."""
+
+    def read(self, n: int, /) -> bytes: ...
+
+
+def read_layer(stream: Readable, name: str = "layer.tar") -> LayerTar:
     """The file list of one layer tar read from `stream` (plain, gzipped or zstd), start to end."""
     head = stream.peek(4)[:4] if hasattr(stream, "peek") else b""
     if head.startswith(GZIP_MAGIC):
@@ -490,7 +498,7 @@ def _looks_like_tar(name: str, head: bytes) -> bool:
             or (len(head) >= 1024 and not any(head[:1024])))
 
 
-def read_saved_image(stream: BinaryIO, *, compressed: bool | Callable[[str, int], bool] = False) -> SavedImage:
+def read_saved_image(stream: Readable, *, compressed: bool | Callable[[str, int], bool] = False) -> SavedImage:
     """Read a whole `docker save` stream once, front to back, and return what it describes.
 
     `compressed` gzips each layer on the way (its gzip size in `compressed_bytes`): True for

@@ -43,7 +43,7 @@ from typing import Any
 import docker
 import pandas as pd
 
-from workshop import config, engine, measure, run, torchcost
+from workshop import config, engine, images, measure, run, torchcost
 from workshop.engine import ImageMissing, human
 from workshop.layers import image_size
 from workshop.loadtest import CHUNK, REVIEW, accuracy, agreement, classify_all, default_cpus, latency_and_throughput, peak_memory, sst2_dev
@@ -52,10 +52,7 @@ from workshop.reporting import COMPONENTS, load_report, pretty, readme_table, sa
 log = logging.getLogger(__name__)
 
 #: The workshop's images, in the order of the lessons.
-IMAGES = ("naive", "slim", "multistage", "cache", "baked", "production", "onnx", "final")
-#: How each image serves the API; the others use run.SERVER_COMMAND (Flask's server).
-SERVE_COMMANDS: dict[str, list[str]] = {"production": ["gunicorn"], "onnx": ["gunicorn"], "onnx-int8": ["gunicorn"],
-                                        "final": ["serve"]}
+IMAGES = images.COMPARED
 #: Where a timed cold build's figure comes from, as the report states it.
 COLD_SOURCE = "timed with --no-cache and pip's cache mounts emptied, {when}"
 
@@ -108,23 +105,22 @@ class Params:
         list, "all" or "none"), _SENTENCES and _REUSE (0/1)."""
         env = os.environ.get
         values: dict[str, Any] = {}
-        if env("WORKSHOP_JOURNEY_SECONDS"):
-            values["seconds"] = float(env("WORKSHOP_JOURNEY_SECONDS"))
-        if env("WORKSHOP_JOURNEY_STARTS"):
-            values["starts"] = int(env("WORKSHOP_JOURNEY_STARTS"))
+        if seconds := env("WORKSHOP_JOURNEY_SECONDS"):
+            values["seconds"] = float(seconds)
+        if starts := env("WORKSHOP_JOURNEY_STARTS"):
+            values["starts"] = int(starts)
         if env("WORKSHOP_JOURNEY_CPUS") is not None:
             values["cpus"] = env("WORKSHOP_JOURNEY_CPUS") or None
-        if env("WORKSHOP_JOURNEY_READ_MAX_GB"):
-            gb = env("WORKSHOP_JOURNEY_READ_MAX_GB")
+        if gb := env("WORKSHOP_JOURNEY_READ_MAX_GB"):
             values["read_max_bytes"] = None if gb == "all" else int(float(gb) * 1e9)
         if env("WORKSHOP_JOURNEY_COMPRESSED"):
             values["compressed"] = env("WORKSHOP_JOURNEY_COMPRESSED") not in ("0", "no", "false")
         if env("WORKSHOP_JOURNEY_DIVE"):
             values["dive"] = env("WORKSHOP_JOURNEY_DIVE")
-        if env("WORKSHOP_JOURNEY_REBUILD"):
-            values["rebuild"] = _names(env("WORKSHOP_JOURNEY_REBUILD"))
-        if env("WORKSHOP_JOURNEY_SENTENCES"):
-            values["sentences"] = int(env("WORKSHOP_JOURNEY_SENTENCES"))
+        if rebuild := env("WORKSHOP_JOURNEY_REBUILD"):
+            values["rebuild"] = _names(rebuild)
+        if sentences := env("WORKSHOP_JOURNEY_SENTENCES"):
+            values["sentences"] = int(sentences)
         if env("WORKSHOP_JOURNEY_REUSE"):
             values["reuse"] = env("WORKSHOP_JOURNEY_REUSE") not in ("0", "no", "false")
         return cls(**{**defaults, **values})
@@ -359,7 +355,7 @@ def timed_cold_build(name: str, *, quiet: bool = True) -> float:
     emptied first (every download made again), under a temporary tag removed afterwards."""
     from workshop.build import build
 
-    tag = f"{config.IMAGE_REPO}:journey-cold-{uuid.uuid4().hex[:8]}"
+    tag = images.tag(f"journey-cold-{uuid.uuid4().hex[:8]}")
     measure.drop_cache_mounts()
     cache_before = measure.build_cache_ids()
     try:
@@ -375,10 +371,6 @@ def timed_cold_build(name: str, *, quiet: bool = True) -> float:
 
 # --- one image, then all -----------------------------------------------------------------------
 
-def serve_command(name: str) -> list[str]:
-    return SERVE_COMMANDS.get(name, run.SERVER_COMMAND)
-
-
 def _measured_key(image_id: str, name: str, params: Params) -> str:
     """What a stored row stands for: the image, and every parameter that shapes its figures."""
     shaping = {k: v for k, v in params.__dict__.items() if k not in ("reuse", "rebuild")}
@@ -390,7 +382,7 @@ def measure_image(name: str, params: Params, *, sentences: pd.DataFrame,
                   reference: list[str | None] | None = None) -> dict[str, Any]:
     """Every figure of one image; `reference` is the first torch image's labels, for agreement.
     With `params.reuse`, the row an earlier run stored for the same image and parameters."""
-    tag = f"{config.IMAGE_REPO}:{name}"
+    tag = images.tag(name)
     try:
         image = engine.get_image(tag)
     except ImageMissing:
@@ -431,7 +423,7 @@ def _measure_image(name: str, tag: str, image, params: Params, *, sentences: pd.
                    reference: list[str | None] | None) -> dict[str, Any]:
     size = image_size(image)
     row: dict[str, Any] = {"image": name, "tag": tag, "measured": True, "id": image.id, "size_bytes": size,
-                           "layers": len(image.attrs["RootFS"]["Layers"]), "serve_command": serve_command(name)}
+                           "layers": len(image.attrs["RootFS"]["Layers"]), "serve_command": images.serve_command(name)}
     notes: list[str] = []
 
     # Sizes: compressed, waste, what the bytes are.
@@ -465,7 +457,7 @@ def _measure_image(name: str, tag: str, image, params: Params, *, sentences: pd.
 
     # Running: start times (fresh containers); the last one started stays up for load, accuracy
     # and memory.
-    options: dict[str, Any] = {"command": serve_command(name)}
+    options: dict[str, Any] = {"command": images.serve_command(name)}
     if params.cpus:
         options["cpuset_cpus"] = params.cpus
     starts = []

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import docker.errors
 from docker.models.images import Image
@@ -267,7 +267,9 @@ class ImageAnalysis:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["files"] = [tuple(f) for f in self.files]
-        state["layers"] = [dataclasses.replace(layer, files=[tuple(c) for c in layer.files]) for layer in self.layers]
+        # Plain tuples in the pickle, not Changes: __setstate__ makes them Changes again.
+        state["layers"] = [dataclasses.replace(layer, files=cast("list[Change]", [tuple(c) for c in layer.files]))
+                           for layer in self.layers]
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -430,7 +432,7 @@ def _build(saved: SavedImage, name: str, image_id: str, tags: list[str]) -> Imag
     return ImageAnalysis(
         image=name, id=image_id, tags=tags, layers=layers, files=squashed.files, dive=dive,
         wasted_bytes=dive.wasted_bytes + sum(r["wasted_bytes"] for r in rows if not r["counted_by_dive"]),
-        compressed_bytes=(sum(layer.compressed_bytes for layer in saved.layers)
+        compressed_bytes=(sum(layer.compressed_bytes or 0 for layer in saved.layers)
                           if saved.layers and all(layer.compressed_bytes is not None for layer in saved.layers)
                           else None),
         history=history, _waste=rows,
@@ -456,10 +458,9 @@ def _no_cycle_collection():
 
 def analyze_tar(stream: BinaryIO | Iterable[bytes], *, name: str = "image", compressed: bool = False) -> ImageAnalysis:
     """Analyze a `docker save` tarball: an open binary file, or an iterable of byte chunks."""
-    if not hasattr(stream, "read"):
-        stream = open_chunks(stream)
+    reader = cast(BinaryIO, stream) if hasattr(stream, "read") else open_chunks(stream)
     with _no_cycle_collection():
-        saved = read_saved_image(stream, compressed=compressed)
+        saved = read_saved_image(reader, compressed=compressed)
         return _build(saved, name, "", saved.repo_tags)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+from typing import Any
 
 import requests
 from locust import HttpUser, between, events, task
@@ -54,7 +55,7 @@ def _largest_first(environment, **_) -> None:
 
 
 #: Bad inputs, each with the status its answer must have: (name, method, path, keyword arguments).
-MISTAKES = [
+MISTAKES: list[tuple[str, int, str, str, dict[str, Any]]] = [
     ("bad: not JSON", 400, "POST", "/classify", {"data": b"{text: oops", "headers": {"Content-Type": "application/json"}}),
     ("bad: empty text", 400, "POST", "/classify", {"json": {"text": "  "}}),
     ("bad: text not a string", 400, "POST", "/classify", {"json": {"text": ["a list"]}}),

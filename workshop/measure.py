@@ -23,7 +23,7 @@ import docker
 import pandas as pd
 from docker.utils.build import exclude_paths
 
-from workshop import config
+from workshop import config, images
 from workshop.build import BuildResult, build, dockerfile_path
 from workshop.engine import client, disk_usage
 from workshop.run import RunFailed, run_batch, serve
@@ -256,7 +256,7 @@ def rebuild_after_edit(dockerfile: str | Path, *, edit: str = "app/predictor.py"
     """
     path = dockerfile_path(dockerfile)
     temporary = tag is None
-    tag = tag or f"{config.IMAGE_REPO}:edited-{path.stem.lower()}"
+    tag = tag or images.tag(f"edited-{path.stem.lower()}")
     cache_before = build_cache_ids() if give_back else set()
     before = after = None
     with tempfile.TemporaryDirectory(prefix="workshop-rebuild-") as tmp:

@@ -35,17 +35,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from workshop import config, engine
+from workshop import config, engine, images
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5001  # the classroom package cache has 5000
 DEFAULT_STORAGE = config.CACHE_DIR / "room-registry"
 REGISTRY_BINARY = "docker-registry"
-#: Each lesson's images, in lesson order. `pull LESSON` takes the lesson's and every earlier one's:
-#: a lesson compares its image with those before it.
-LESSONS = {"02": ("naive",), "03": ("slim",), "04": ("multistage",), "05": ("cache",), "06": ("baked",),
-           "07": ("production",), "08": ("onnx",), "09": ("final", "final-debug")}
+#: Each lesson's images, in lesson order (images.PREFETCHED). `pull LESSON` takes the lesson's and
+#: every earlier one's: a lesson compares its image with those before it.
+LESSONS = {lesson: tuple(image.name for image in images.CATALOGUE if image.prefetched and image.lesson == lesson)
+           for lesson in dict.fromkeys(images.BY_NAME[name].lesson for name in images.PREFETCHED)}
 CONFIG = """version: 0.1
 log:
   level: warn

@@ -30,8 +30,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from workshop import config, journey, run
+from workshop import config, images, run
 from workshop.loadtest import SST2_DEV, peak_memory
 
 log = logging.getLogger(__name__)
@@ -143,10 +144,10 @@ def _ms(value: float | None) -> str:
 
 def soak(image: str, *, seconds: int, users: int = 8, mem_limit: int | None = None) -> Soak:
     """Run the locust scenario against `image` for `seconds`; the container as lesson 09 runs it."""
-    options = {k: v for k, v in run.HARDENED.items() if k != "mem_limit"}
+    options: dict[str, Any] = {k: v for k, v in run.HARDENED.items() if k != "mem_limit"}
     if mem_limit:
         options["mem_limit"] = f"{mem_limit // 2**20}m"  # as `docker run --memory` is typed
-    command = journey.serve_command(image.rsplit(":", 1)[-1])
+    command = images.serve_command(image.rsplit(":", 1)[-1])
     with tempfile.TemporaryDirectory() as folder, run.serve(image, command=command, **options) as server:
         prefix = str(Path(folder) / "soak")
         locust = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", server.url,
@@ -203,7 +204,7 @@ def _number(row: dict[str, str], column: str) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workshop.soak", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--image", default=f"{config.IMAGE_REPO}:final")
+    parser.add_argument("--image", default=images.tag("final"))
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--users", type=int, default=8, help="locust users, each waiting 0.5 to 2 s between requests")
     parser.add_argument("--memory", default="auto",

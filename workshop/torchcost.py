@@ -9,7 +9,8 @@ Every image installs CPU torch from PyTorch's CPU wheel index. Lesson 02 still s
 `pip install torch==2.13.0`, and the naive image's whole app/requirements.txt, would bring from
 PyPI: pip resolves each set for a Linux platform in a dry run (`--report`), and the wheels'
 sizes come from the indexes' metadata. Three sources: Linux x86_64 from PyPI (the CUDA build),
-Linux x86_64 with the CPU index (env WORKSHOP_TORCH_INDEX_URL names a local stand-in), and
+Linux x86_64 with torch alone from the CPU index and the rest from PyPI, as the Dockerfiles install
+(env WORKSHOP_TORCH_INDEX_URL names a local stand-in for the CPU index), and
 Linux aarch64 from PyPI (Docker on Apple Silicon), where PyPI's torch 2.13.0 is a CUDA build too:
 its metadata asks for the nvidia-* wheels on any Linux (measured 2026-11-30).
 
@@ -20,7 +21,8 @@ Resolving needs PyPI; without it the lesson shows the figures recorded in result
 and says on which date they were measured.
 
 For a live demo of the CUDA image, an instructor builds the naive Dockerfile with PyPI as the
-torch index, so pip finds no +cpu build and takes PyPI's CUDA torch (about 3 GB more to pull):
+torch index, so pip takes PyPI's CUDA torch, and the second install its nvidia-* dependencies
+(about 3 GB more to pull):
 
     /usr/bin/docker build --network=host -f dockerfiles/naive.Dockerfile \\
         --build-arg TORCH_INDEX_URL=https://pypi.org/simple -t bert-classifier:naive-cuda .
@@ -34,6 +36,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -46,7 +49,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from workshop import config
+from workshop import classroom, config, images
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ PYTHON_VERSION = "3.11"
 PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 WHATS = ("torch", "naive image")
 NAIVE_REQUIREMENTS = config.REPO_ROOT / "app" / "requirements.txt"
+TORCH_REQUIREMENTS = config.REPO_ROOT / "app" / "torch-requirements.txt"
 
 #: pip variables that send it to other packages than PyPI's (this machine's wheel folders, a
 #: mirror); the resolver runs without them and without pip's config files. TLS settings stay.
@@ -178,14 +182,12 @@ def cpu_index() -> str:
 
 
 def requirements(what: str) -> list[str]:
-    """The requirement lines of `what`: torch alone, or the naive image's app/requirements.txt."""
-    if what == "torch":
-        return ["torch==2.13.0"]
-    if what != "naive image":
+    """The requirement lines of `what`: torch alone (app/torch-requirements.txt), or the naive
+    image's app/requirements.txt with the file it includes."""
+    if what not in WHATS:
         raise ValueError(f"unknown requirement set {what!r}: use one of {', '.join(WHATS)}")
-    lines = (line.split("#", 1)[0].strip() for line in NAIVE_REQUIREMENTS.read_text().splitlines())
     # ./app/wordcount is our C extension, built from source in the image: no wheel to weigh.
-    return [line for line in lines if line and not line.startswith((".", "/"))]
+    return classroom.requirements(TORCH_REQUIREMENTS if what == "torch" else NAIVE_REQUIREMENTS)
 
 
 def _platform_tags(arch: str) -> list[str]:
@@ -216,19 +218,17 @@ def _pip_env() -> dict[str, str]:
     return env
 
 
-def pip_report(lines: Iterable[str], platform: str, extra_index: str | None = None,
-               *, pip: list[str] | None = None) -> dict[str, Any]:
-    """pip's installation report (--dry-run --report) for `lines` on `platform`, from PyPI (+ `extra_index`)."""
+def pip_report(lines: Iterable[str], platform: str, *, index: str = PYPI_SIMPLE, no_deps: bool = False,
+               pip: list[str] | None = None) -> dict[str, Any]:
+    """pip's installation report (--dry-run --report) for `lines` on `platform`, from `index` alone."""
     arch = PLATFORMS[platform]
     with tempfile.TemporaryDirectory(prefix="torchcost-") as tmp:
         report = Path(tmp) / "report.json"
         cmd = [*(pip or resolver_pip()), "install", "--dry-run", "--quiet", "--report", str(report),
                "--use-feature=fast-deps", "--ignore-installed", "--only-binary=:all:",
                "--python-version", PYTHON_VERSION, "--implementation", "cp", "--target", str(Path(tmp) / "target"),
-               "--index-url", PYPI_SIMPLE]
+               "--index-url", index, *(["--no-deps"] if no_deps else [])]
         cmd += [arg for tag in _platform_tags(arch) for arg in ("--platform", tag)]
-        if extra_index:
-            cmd += ["--extra-index-url", extra_index]
         cmd += list(lines)
         log.info("resolving for %s: %s", platform, shlex.join(cmd))
         done = subprocess.run(cmd, capture_output=True, text=True, env=_pip_env(), check=False)
@@ -296,9 +296,21 @@ def resolve(what: str, platform: str, source: str, *, pip: list[str] | None = No
     "CPU index": `index`, by default cpu_index())."""
     if source not in ("PyPI", "CPU index"):
         raise ValueError(f"unknown source {source!r}: use 'PyPI' or 'CPU index'")
-    report = pip_report(requirements(what), platform, (index or cpu_index()) if source == "CPU index" else None,
-                        pip=pip)
+    lines = requirements(what)
+    if source == "CPU index":
+        # As the Dockerfiles install: torch alone from the CPU index (no dependencies), then the rest
+        # from PyPI, torch's dependencies too. The second resolution takes torch by its URL.
+        torch_only = pip_report(requirements("torch"), platform, index=index or cpu_index(), no_deps=True, pip=pip)
+        pinned = {item["metadata"]["name"]: item["download_info"]["url"] for item in torch_only["install"]}
+        lines = [f"{name} @ {url}" for name, url in pinned.items()] + [
+            line for line in lines if _requirement_name(line) not in pinned]
+    report = pip_report(lines, platform, pip=pip)
     return Cost(what, platform, source, wheels_from_report(report, wheel_sizes(report)))
+
+
+def _requirement_name(line: str) -> str:
+    """The project name a requirement line names ("torch==2.13.0" -> "torch")."""
+    return re.split(r"[\s\[=<>!~;@]", line, maxsplit=1)[0].lower()
 
 
 #: The scenarios of lesson 02: each requirement set for CUDA (amd64, PyPI), CPU (amd64, CPU index)
@@ -383,7 +395,7 @@ def measure_or_recorded(scenarios: Iterable[tuple[str, str, str]] = SCENARIOS) -
         return load(why=str(error).splitlines()[0][:200])
 
 
-def cuda_build_command(tag: str = f"{config.IMAGE_REPO}:naive-cuda") -> list[str]:
+def cuda_build_command(tag: str = images.tag("naive-cuda")) -> list[str]:
     """The `docker build` of the naive image with PyPI's CUDA torch: PyPI as the torch index has no +cpu build."""
     return [config.DOCKER_CLI, "build", "--network=host", "-f", str(config.dockerfile("naive")),
             "--build-arg", f"TORCH_INDEX_URL={PYPI_SIMPLE}", "-t", tag, str(config.REPO_ROOT)]

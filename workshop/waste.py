@@ -122,7 +122,7 @@ def _file_bytes(node: _Node, path: str) -> tuple[int, int]:
     """Bytes and number of regular files under `node` (itself included)."""
     nbytes = nfiles = 0
     for _, n in _walk(node, path):
-        if n.kind == "file":
+        if n.entry is not None and n.entry.kind == "file":  # n.kind == "file", with the entry narrowed
             nbytes += n.entry.size
             nfiles += 1
     return nbytes, nfiles
@@ -142,7 +142,7 @@ def squash(layers: list[list[Entry]]) -> Squashed:  # noqa: C901 (each overlayfs
 
     def hide(node: _Node, path: str, index: int, how: str, how_below: str) -> None:
         for p, n in _walk(node, path):
-            if n.kind == "file" and n.entry.size:
+            if n.entry is not None and n.entry.kind == "file" and n.entry.size:  # n.kind == "file"
                 lost[(n.layer, p)] = (index, how if n is node else how_below)
 
     def parent_of(path: str, index: int) -> _Node:
@@ -157,9 +157,10 @@ def squash(layers: list[list[Entry]]) -> Squashed:  # noqa: C901 (each overlayfs
     def lookup(path: str) -> _Node | None:
         node = root
         for name in path.split("/") if path else []:
-            node = node.children.get(name)
-            if node is None:
+            child = node.children.get(name)
+            if child is None:
                 return None
+            node = child
         return node
 
     for index, entries in enumerate(layers):
@@ -174,17 +175,19 @@ def squash(layers: list[list[Entry]]) -> Squashed:  # noqa: C901 (each overlayfs
                 nbytes, nfiles = _file_bytes(node, target)
                 layer_changes.append(Change(target, node.kind, nbytes, "removed", nfiles))
                 hide(node, target, index, DELETED, DELETED_WITH_DIR)
-                del lookup(posixpath.dirname(target)).children[posixpath.basename(target)]
+                above = lookup(posixpath.dirname(target))
+                assert above is not None  # the parent of the node found above
+                del above.children[posixpath.basename(target)]
             elif entry.kind == "opaque":
-                directory = lookup(entry.target)
-                if directory is None:
+                opaque_dir = lookup(entry.target)
+                if opaque_dir is None:
                     continue
-                for name, child in list(directory.children.items()):
+                for name, hidden in list(opaque_dir.children.items()):
                     path = posixpath.join(entry.target, name)
-                    nbytes, nfiles = _file_bytes(child, path)
-                    layer_changes.append(Change(path, child.kind, nbytes, "removed", nfiles))
-                    hide(child, path, index, OPAQUE, OPAQUE)
-                directory.children.clear()
+                    nbytes, nfiles = _file_bytes(hidden, path)
+                    layer_changes.append(Change(path, hidden.kind, nbytes, "removed", nfiles))
+                    hide(hidden, path, index, OPAQUE, OPAQUE)
+                opaque_dir.children.clear()
         # A tar lists a directory's entries together: the parent of the entry before, if it is
         # the same directory, is still in place (only the deletions above remove nodes).
         parent_path, parent = None, root
@@ -214,19 +217,19 @@ def squash(layers: list[list[Entry]]) -> Squashed:  # noqa: C901 (each overlayfs
     files = []
     stack = [("", root)]  # the walk of _walk, written out: it passes every node of the image
     while stack:
-        path, directory = stack.pop()
+        path, dir_node = stack.pop()
         prefix = f"{path}/" if path else ""
-        for name, node in directory.children.items():
+        for name, node in dir_node.children.items():
             child = prefix + name
             if node.children:
                 stack.append((child, node))
-            entry = node.entry
-            if entry is None:
+            final = node.entry
+            if final is None:
                 files.append(FinalFile(child, "dir", 0, node.layer))
-            elif entry.kind == "hardlink":
-                files.append(FinalFile(child, "hardlink", sizes.get((node.layer, entry.link), 0), node.layer, entry.link))
+            elif final.kind == "hardlink":
+                files.append(FinalFile(child, "hardlink", sizes.get((node.layer, final.link), 0), node.layer, final.link))
             else:
-                files.append(FinalFile(child, entry.kind, entry.size, node.layer, entry.link))
+                files.append(FinalFile(child, final.kind, final.size, node.layer, final.link))
     files.sort()  # by path: no two final files share one
     # Bytes still reachable through a surviving hardlink (same layer) are not lost.
     linked = {(f.layer, f.link) for f in files if f.kind == "hardlink"}
@@ -276,9 +279,10 @@ def _dive_get(root: _DiveNode, path: str) -> _DiveNode | None:
     node = root
     for name in path.split("/"):
         if name:
-            node = node.children.get(name)
-            if node is None:
+            child = node.children.get(name)
+            if child is None:
                 return None
+            node = child
     return node
 
 
@@ -378,6 +382,7 @@ def dive_figures(layers: list[list[Entry]], layer_sizes: list[int]) -> DiveFigur
         # dive looks up what a whiteout deletes in layers 0..index-1 stacked on a copy of layer
         # 0 (so layer 0 counts twice, which changes nothing), or in layer 0 itself for layer 0.
         below = base if index == 0 else stacked
+        assert below is not None  # layer 0's tree for layer 0, then the stack made from it
         for shown, raw, node in _dive_visit(tree, ""):
             if node.children:
                 continue  # dive only counts the leaves of each layer's tree
@@ -410,7 +415,8 @@ def dive_figures(layers: list[list[Entry]], layer_sizes: list[int]) -> DiveFigur
         if index == len(layers) - 1:
             break  # the stack is only looked up by later layers' whiteouts
         if index == 0:
-            stacked, base = base.copy(), None
+            stacked, base = tree.copy(), None  # base is tree at layer 0
+        assert stacked is not None  # made at layer 0, above
         _dive_stack(stacked, tree)
 
     inefficient = [(path, s.count, s.total) for path, s in stats.items() if s.count >= 2]
