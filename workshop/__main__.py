@@ -48,6 +48,8 @@ from workshop import images
 
 #: The tutorial's published sizes, quoted for comparison (not measured here).
 PUBLISHED = {"naive": "2.54 GB", "slim": "1.66 GB", "multistage": "820 MB"}
+
+
 def _build(names: list[str], jobs: int = 1) -> int:
     from concurrent.futures import ThreadPoolExecutor
 

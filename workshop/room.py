@@ -45,7 +45,7 @@ REGISTRY_BINARY = "docker-registry"
 #: Each lesson's images, in lesson order (images.PREFETCHED). `pull LESSON` takes the lesson's and
 #: every earlier one's: a lesson compares its image with those before it.
 LESSONS = {lesson: tuple(image.name for image in images.CATALOGUE if image.prefetched and image.lesson == lesson)
-           for lesson in dict.fromkeys(images.BY_NAME[name].lesson for name in images.PREFETCHED)}
+           for lesson in sorted({image.lesson for image in images.CATALOGUE if image.prefetched})}
 CONFIG = """version: 0.1
 log:
   level: warn
@@ -67,7 +67,7 @@ def images_for(lesson: str) -> list[str]:
         lesson = max(LESSONS)
     if lesson not in LESSONS:
         raise LookupError(f"no images for lesson {lesson!r}: lessons {', '.join(LESSONS)} and 10 have images")
-    return [name for number, names in LESSONS.items() if number <= lesson for name in names]
+    return images.by_lesson(lesson)
 
 
 @dataclass

@@ -177,8 +177,9 @@ class Measurement:
 # --- resolving -----------------------------------------------------------------------------------
 
 def cpu_index() -> str:
-    """PyTorch's CPU index, or the offline stand-in that WORKSHOP_TORCH_INDEX_URL names."""
-    return os.environ.get("WORKSHOP_TORCH_INDEX_URL") or config.TORCH_CPU_INDEX
+    """PyTorch's CPU index, or the offline stand-in that WORKSHOP_TORCH_INDEX_URL names (the
+    classroom cache's upstream for torch: one reading of that setting)."""
+    return classroom.torch_index()
 
 
 def requirements(what: str) -> list[str]:
