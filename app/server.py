@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from flask import Flask, Request, abort, request
 from predictor import InputError, classify, configure_logging, decode_text, load_classifier
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, ServiceUnavailable
+from werkzeug.formparser import FormDataParser
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,11 @@ def _drain(request: Request, limit: int) -> bool:
     return length is not None or not stream.read(1)
 
 
+def in_memory(*args, **kwargs) -> io.BytesIO:
+    """Where an uploaded file's bytes go while the form is parsed."""
+    return io.BytesIO()
+
+
 class BoundedRequest(Request):
     """A request whose body is read within the limit, whichever way it comes.
 
@@ -97,8 +103,14 @@ class BoundedRequest(Request):
     quietly: one byte more behind it means the body was too large.
     """
 
-    def _get_file_stream(self, *args, **kwargs) -> io.BytesIO:
-        return io.BytesIO()
+    def make_form_data_parser(self) -> FormDataParser:
+        return self.form_data_parser_class(
+            stream_factory=in_memory,  # werkzeug's own factory writes a large upload to /tmp
+            max_form_memory_size=self.max_form_memory_size,
+            max_content_length=self.max_content_length,
+            max_form_parts=self.max_form_parts,
+            cls=self.parameter_storage_class,
+        )
 
     def get_data(self, *args, **kwargs):  # JSON bodies (uploads: the form parser raises the 413 itself)
         data = super().get_data(*args, **kwargs)

@@ -30,7 +30,7 @@ def lab(tmp_path_factory) -> Iterator[tuple[str, str]]:
     image = build_test_image("delete-file")
     folder = tmp_path_factory.mktemp("lab")
     notebook = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(f"from workshop.layers import explorer\n\nexplorer({image!r})")],
+        cells=[nbformat.v4.new_code_cell(f"from workshop.explorer import explorer\n\nexplorer({image!r})")],
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(notebook, folder / "explorer.ipynb")
     port, token = free_port(), secrets.token_hex(16)

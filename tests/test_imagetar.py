@@ -225,6 +225,51 @@ def test_compressed_layers_in_a_saved_image_are_read_in_place():
     assert image.layers[2].entries == _read(gnu).entries
 
 
+class _Socket(io.RawIOBase):
+    """A socket's stream: each read ends at the next of `cuts` (offsets), as recv returns what arrived."""
+
+    def __init__(self, data: bytes, cuts: list[int]):
+        self._data, self._at, self._cuts = data, 0, sorted(cuts)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        end = min([cut for cut in self._cuts if cut > self._at] + [len(self._data)])
+        n = min(len(buffer), end - self._at)
+        buffer[:n] = self._data[self._at:self._at + n]
+        self._at += n
+        return n
+
+
+@pytest.mark.parametrize("arrived", [1, 2, 261])
+def test_blobs_are_recognised_however_few_of_their_bytes_arrived_with_their_header(arrived):
+    """Over the engine's socket, a buffered file's peek gives what its buffer holds: when only a
+    few bytes of a blob came with its tar header, the blob is still a layer (plain, gzipped or
+    zstd), not a member skipped for looking like no tar (CI on Docker 28.5, 2026-12-07)."""
+    pax, gnu = _tarball(tarfile.PAX_FORMAT), _tarball(tarfile.GNU_FORMAT)
+    blobs = [pax, gzip.compress(gnu), _zstd_frames(pax)]
+    saved = _oci_save(blobs)
+    with tarfile.open(fileobj=io.BytesIO(saved)) as tar:
+        cuts = [info.offset_data + arrived for info in tar]
+    stream = io.BufferedReader(_Socket(saved, cuts), imagetar.BUFFER_SIZE)
+    image = read_saved_image(stream)
+    assert [layer.tar_bytes for layer in image.layers] == [len(blob) for blob in blobs]
+    assert [layer.entries for layer in image.layers] == [_read(pax).entries, _read(gnu).entries, _read(pax).entries]
+
+
+def test_a_layer_the_tarball_lacks_or_holds_as_no_tar_is_named():
+    """A layer blob the engine left out of its save, and one that is no tar, each get their sentence."""
+    saved = _oci_save([_tarball(tarfile.PAX_FORMAT), _tarball(tarfile.GNU_FORMAT)])
+    with tarfile.open(fileobj=io.BytesIO(saved)) as tar:
+        first = next(iter(tar))
+    without_first = saved[first.offset_data + first.size + (-first.size % 512):]
+    with pytest.raises(ValueError, match="missing from the tarball: the engine left it out.*build it again"):
+        read_saved_image(io.BufferedReader(io.BytesIO(without_first)))
+    with pytest.raises(ValueError, match="what the tarball holds under that name is no tar"):
+        read_saved_image(io.BufferedReader(io.BytesIO(_oci_save([b"not a layer", _tarball(tarfile.GNU_FORMAT)]))))
+
+
 def test_a_truncated_gzip_layer_is_an_error():
     """A gzip stream cut short in the middle of its tar is an error, alone or as a saved image's blob
     (whose member is whole), not a shorter file list."""

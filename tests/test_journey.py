@@ -291,29 +291,19 @@ def test_compressed_sizes_are_gzip_level_6_and_cached_per_layer(tmp_path):
 def test_compressed_sizes_and_waste_come_from_one_read(tmp_path, monkeypatch):
     """One `docker save` stream per image: the gzip sizes' read also gives the waste, so the
     journey's read_image after compressed_layer_sizes asks the engine for nothing more."""
-    import docker.api.client
-
     from workshop import layers
 
     image = "python:3.11-slim-bookworm"
     layers.forget(get_image(image).id)
     monkeypatch.setattr(layers, "ANALYSES_DIR", tmp_path / "analyses")
     saves = []
-    real = docker.api.client.APIClient._get
+    real = layers._saved_stream
 
-    def counted(api, url, *args, **kwargs):  # every GET docker-py sends; a save is GET .../images/NAME/get
-        if url.endswith("/get"):
-            saves.append(url)
-        return real(api, url, *args, **kwargs)
+    def counted(img):  # every save asked of the engine, whichever the transport
+        saves.append(img.id)
+        return real(img)
 
-    monkeypatch.setattr(docker.api.client.APIClient, "_get", counted)
-    real_unix = layers._saved_stream_unix
-
-    def counted_unix(socket_path, url_path):  # the save over the engine's Unix socket (HTTP/1.0)
-        saves.append(url_path)
-        return real_unix(socket_path, url_path)
-
-    monkeypatch.setattr(layers, "_saved_stream_unix", counted_unix)
+    monkeypatch.setattr(layers, "_saved_stream", counted)
     sizes = journey.compressed_layer_sizes(image, cache=tmp_path / "gzip.json")
     figures = journey.read_image(image, dive="no", cache=tmp_path / "reads.json")
     assert len(saves) == 1, f"{len(saves)} reads of {image}"

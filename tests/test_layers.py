@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import http.client
-import io
 import json
 import logging
+import socket
 import socketserver
 import subprocess
 import sys
@@ -23,18 +22,17 @@ from pathlib import Path
 
 import docker.errors
 import pytest
-import requests
 from jsonhttp import JSONHandler
 from testimages import DOCKERFILES, FILL_DATA, PREFIX, build_test_image, remove_test_images
 
 from workshop import engine
+from workshop.explorer import explorer
 from workshop.imagetar import open_chunks, read_saved_image
 from workshop.layers import (
     analyze,
     analyze_tar,
     clean_instruction,
     diff_images,
-    explorer,
     image_size,
     image_summary,
     inspect_report,
@@ -592,42 +590,44 @@ def test_a_full_disk_while_the_engine_writes_the_image_out_is_a_disk_full_error(
         analyze(images["delete-file"])
 
 
-@docker_engine
-def test_a_full_disk_through_docker_py_is_its_api_error_with_the_engines_message(images, monkeypatch):
-    """The save request through docker-py (any transport but a Unix socket) raises docker-py's
-    APIError, with the engine's message that analyze turns into DiskFull."""
+def test_a_full_disk_through_docker_py_is_its_api_error_with_the_engines_message(monkeypatch):
+    """The save request through docker-py (any transport but a Unix socket; here an engine on
+    loopback TCP that answers the save with an HTTP 500) raises docker-py's APIError at the first
+    read, with the engine's message that analyze turns into DiskFull."""
     from workshop import layers
 
-    image = engine.get_image(images["delete-file"])
-    real_get = type(image.client.api)._get
+    class Answer(JSONHandler):
+        def do_GET(self) -> None:  # noqa: N802  (the name http.server calls)
+            if self.path.endswith("/version"):  # docker-py asks the engine's API version first
+                self.send_json(200, {"ApiVersion": "1.41", "Version": "20.10.24"})
+            else:
+                self.send_json(500, FULL_DISK)
 
-    def full_disk(self, url, **kwargs):
-        if not url.endswith("/get"):  # only the save request
-            return real_get(self, url, **kwargs)
-        response = requests.Response()
-        response.status_code, response.reason, response.url = 500, "Internal Server Error", url
-        response.raw = io.BytesIO(json.dumps(FULL_DISK).encode())
-        return response
-
-    monkeypatch.setattr(type(image.client.api), "_get", full_disk)
-    with pytest.raises(docker.errors.APIError, match="no space left on device"), \
-            layers._saved_stream_sdk(image.client.api, image.id):
-        pass
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Answer) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{server.server_address[1]}")
+        try:
+            with pytest.raises(docker.errors.APIError, match="no space left on device"), \
+                    layers._saved_stream_sdk("sha256:" + "a" * 64) as stream:
+                stream.read(1)
+        finally:
+            server.shutdown()
+            thread.join()
 
 
 @docker_engine
 def test_an_image_is_read_from_the_engines_http_response_as_docker_py_would_read_it(images):
-    """analyze asks the engine's Unix socket in HTTP/1.0 (the tarball as it is, no chunked
-    framing); through docker-py it reads http.client's response (not requests' 32 KB chunks).
-    Both give what docker-py's get_image gives, layer for layer and file for file."""
+    """analyze asks the engine's Unix socket in HTTP/1.0 and reads the tarball from the socket as
+    it comes; any other transport goes through docker-py's get_image on a client of its own.
+    Both give what the session's client's get_image gives, layer for layer and file for file."""
     from workshop import layers
 
     image = engine.get_image(images["delete-dir"])
     with layers._saved_stream(image) as stream:
-        assert isinstance(stream.raw, http.client.HTTPResponse) and not stream.raw.chunked
+        assert isinstance(stream.raw, socket.SocketIO)
         ours = read_saved_image(stream)
-    with layers._saved_stream_sdk(image.client.api, image.id) as stream:
-        assert isinstance(stream.raw, http.client.HTTPResponse) and stream.raw.chunked
+    with layers._saved_stream_sdk(image.id) as stream:
         through_sdk = read_saved_image(stream)
     theirs = read_saved_image(open_chunks(image.client.api.get_image(image.id)))
     for saved in (ours, through_sdk):

@@ -66,6 +66,37 @@ def test_every_import_is_declared(path):
                                  "which pyproject.toml does not declare for it"
 
 
+def _workshop_imports(path: Path) -> set[str]:
+    """The workshop modules `path` imports, anywhere in it (inside functions too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "workshop":
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("workshop."):
+            names.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("workshop.")}
+    return names & {module.stem for module in MODULES}
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    """The package's imports form no cycle, even through imports made inside a function: each
+    module can be read knowing only those below it."""
+    graph = {path.stem: _workshop_imports(path) - {path.stem} for path in MODULES}
+
+    def cycle_from(module: str, path: list[str]) -> list[str] | None:
+        for imported in sorted(graph[module]):
+            if imported in path:
+                return [*path[path.index(imported):], imported]
+            if found := cycle_from(imported, [*path, imported]):
+                return found
+        return None
+
+    for module in sorted(graph):
+        cycle = cycle_from(module, [module])
+        assert cycle is None, "an import cycle: " + " -> ".join(cycle)
+
+
 def test_every_declared_name_has_one_pin():
     pins = _pins("requirements.txt", "requirements-dev.txt")
     names = PYPROJECT["dependencies"] + [name for extra in PYPROJECT["optional-dependencies"].values() for name in extra]

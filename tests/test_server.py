@@ -186,6 +186,23 @@ def test_chunked_body_over_the_limit_is_413(url):
     assert_error(requests.post(f"{url}/classify-file", data=chunked, headers=headers), 413)
 
 
+def test_an_upload_under_the_limit_is_parsed_without_a_temporary_file(classifier, monkeypatch):
+    """werkzeug writes an upload over 500 KB to a temporary file, and /tmp is not writable on a
+    read-only root filesystem: the app keeps uploads in memory. Here no temporary file can be made,
+    and 600 KB (under the default 1 MiB) gets the answer about its length, not a 500."""
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    monkeypatch.delenv("MAX_BODY_BYTES", raising=False)
+    with serving(create_app(classifier)) as base_url:
+        files = {"file": ("long.txt", b"word " * (600 * 1000 // 5), "text/plain")}
+        message = assert_error(requests.post(f"{base_url}/classify-file", files=files), 422)
+    assert "MAX_TEXT_CHARS" in message
+
+
 def test_too_many_texts_or_characters_is_422_naming_the_cap(url):
     """More texts than max_texts, or a text longer than max_text_chars, get a 422 naming the cap."""
     message = assert_error(requests.post(f"{url}/classify", json={"texts": ["fine"] * 13}), 422)

@@ -59,7 +59,7 @@ PROXPI_DEFAULTS = {
 
 def torch_index() -> str:
     """PyTorch's CPU index, or its local stand-in (env WORKSHOP_TORCH_INDEX_URL) offline."""
-    return os.environ.get("WORKSHOP_TORCH_INDEX_URL") or config.TORCH_CPU_INDEX
+    return config.LOCAL_TORCH_INDEX or config.TORCH_CPU_INDEX
 
 
 def server_env(cache_dir: Path, torch_index_url: str | None = None) -> dict[str, str]:

@@ -96,6 +96,14 @@ PACKAGE_CACHE = os.environ.get("WORKSHOP_PACKAGE_CACHE", "").rstrip("/") or None
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
+#: A local stand-in for TORCH_CPU_INDEX (workshop/offline.sh starts one), or None.
+LOCAL_TORCH_INDEX = os.environ.get("WORKSHOP_TORCH_INDEX_URL") or None
+
+#: How many fresh containers to start to time a first answer, where a call does not say: the
+#: journey's (default 5) and the lessons' (default 3). CI starts one; None: each one's default.
+JOURNEY_STARTS = int(os.environ["WORKSHOP_JOURNEY_STARTS"]) if os.environ.get("WORKSHOP_JOURNEY_STARTS") else None
+
+
 def _build_args() -> dict[str, str]:
     args = {}
     if PACKAGE_CACHE:
@@ -106,9 +114,10 @@ def _build_args() -> dict[str, str]:
     # Offline stand-ins: a local index with the CPU torch wheel (for TORCH_CPU_INDEX) and an image
     # holding the model folder (for the Hub); workshop/offline.sh prepares both. An explicit local
     # torch index wins over the cache's.
-    for arg, env in (("TORCH_INDEX_URL", "WORKSHOP_TORCH_INDEX_URL"), ("MODEL_SOURCE", "WORKSHOP_MODEL_IMAGE")):
-        if os.environ.get(env):
-            args[arg] = os.environ[env]
+    if LOCAL_TORCH_INDEX:
+        args["TORCH_INDEX_URL"] = LOCAL_TORCH_INDEX
+    if os.environ.get("WORKSHOP_MODEL_IMAGE"):
+        args["MODEL_SOURCE"] = os.environ["WORKSHOP_MODEL_IMAGE"]
     if "MODEL_SOURCE" in args and MODEL_DIR is not None:
         # The images' model labels then name the local model, not the Hub's: a folder has no
         # revision, and its README states no licence of its own.

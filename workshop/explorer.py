@@ -8,14 +8,24 @@ in JupyterLab, VS Code and nbclient alike (and in tests, without a browser).
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 import pandas as pd
 
 from workshop.engine import human
-from workshop.layers import ImageAnalysis
+from workshop.layers import ImageAnalysis, analyze
+
+if TYPE_CHECKING:
+    from docker.models.images import Image
 
 MARKS = {"added": "+", "modified": "~", "removed": "-", "unchanged": "="}
+
+
+def explorer(image_or_analysis: str | Image | ImageAnalysis) -> LayerExplorer:
+    """A widget to browse an image (a tag, an Image or an analysis already made) layer by layer."""
+    analysis = image_or_analysis if isinstance(image_or_analysis, ImageAnalysis) else analyze(image_or_analysis)
+    return LayerExplorer(analysis)
 
 
 class LayerExplorer(widgets.VBox):

@@ -107,8 +107,8 @@ class Params:
         values: dict[str, Any] = {}
         if seconds := env("WORKSHOP_JOURNEY_SECONDS"):
             values["seconds"] = float(seconds)
-        if starts := env("WORKSHOP_JOURNEY_STARTS"):
-            values["starts"] = int(starts)
+        if config.JOURNEY_STARTS:
+            values["starts"] = config.JOURNEY_STARTS
         if env("WORKSHOP_JOURNEY_CPUS") is not None:
             values["cpus"] = env("WORKSHOP_JOURNEY_CPUS") or None
         if gb := env("WORKSHOP_JOURNEY_READ_MAX_GB"):

@@ -17,8 +17,6 @@ import contextlib
 import dataclasses
 import gc
 import heapq
-import http.client
-import io
 import json
 import logging
 import math
@@ -505,10 +503,11 @@ def _saved_stream(img: Image) -> Iterator[BinaryIO]:
     api = img.client.api
     socket_path = _unix_socket(api)
     if socket_path:
-        with _saved_stream_unix(socket_path, urllib.parse.urlsplit(api._url("/images/{0}/get", img.id)).path) as stream:
+        image = urllib.parse.quote(img.id, safe="")
+        with _saved_stream_unix(socket_path, f"/v{api.api_version}/images/{image}/get") as stream:
             yield stream
     else:  # TCP, SSH, a Windows named pipe: through docker-py
-        with _saved_stream_sdk(api, img.id) as stream:
+        with _saved_stream_sdk(img.id) as stream:
             yield stream
 
 
@@ -517,69 +516,49 @@ def _unix_socket(api: docker.APIClient) -> str | None:
     return getattr(api.get_adapter(api.base_url), "socket_path", None)
 
 
-class _UnixHTTP10(http.client.HTTPConnection):
-    """HTTP/1.0 to the engine's Unix socket.
-
-    Asked in HTTP/1.1, the engine sends the tarball in chunked framing, some 80,000 pieces of
-    32 KB for the naive image, each undone by http.client in Python; asked in HTTP/1.0, it sends
-    the tarball as it is and closes the connection at its end. For the naive image's 2.7 GB, from
-    the first byte to the last, parsing included: 2.2 to 3.2 s instead of 3.4 to 4.2 s, and the
-    whole analysis 1.9 to 2.7 s of CPU instead of 3.1 to 4.0 s (2026-12-01, four runs each,
-    alternating); a bare read of the response took 1.8 to 2.1 s instead of 2.4 to 2.8 s (six each)."""
-
-    _http_vsn, _http_vsn_str = 10, "HTTP/1.0"
-
-    def __init__(self, socket_path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = socket_path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
-
-
 @contextlib.contextmanager
 def _saved_stream_unix(socket_path: str, url_path: str) -> Iterator[BinaryIO]:
-    connection = _UnixHTTP10(socket_path, SAVE_TIMEOUT)
-    try:
-        connection.request("GET", url_path)
-        response = connection.getresponse()
-        if response.status != 200:  # the engine's error (a full disk) as docker-py would raise it
-            body = response.read()
-            try:
-                explanation = json.loads(body)["message"]
-            except (ValueError, KeyError, TypeError):
-                explanation = body.decode("utf-8", "replace").strip()
-            error = docker.errors.NotFound if response.status == 404 else docker.errors.APIError
-            raise error(f"{response.status} {response.reason}", explanation=explanation)
-        yield io.BufferedReader(response, BUFFER_SIZE)
-    finally:
-        connection.close()
+    """The save response read straight from the engine's Unix socket, asked in HTTP/1.0.
+
+    Asked in HTTP/1.1, the engine sends the tarball in chunked framing, some 80,000 pieces of
+    32 KB for the naive image, each undone in Python; asked in HTTP/1.0, it sends the tarball as
+    it is and closes the connection at its end. For the naive image's 2.7 GB, from the first byte
+    to the last, parsing included: 2.2 to 3.2 s instead of 3.4 to 4.2 s, and the whole analysis
+    1.9 to 2.7 s of CPU instead of 3.1 to 4.0 s (2026-12-01, four runs each, alternating); a bare
+    read of the response took 1.8 to 2.1 s instead of 2.4 to 2.8 s (six each)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(SAVE_TIMEOUT)
+        sock.connect(socket_path)
+        sock.sendall(f"GET {url_path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
+        with sock.makefile("rb", buffering=BUFFER_SIZE) as response:
+            status_line = response.readline(65536).decode("latin-1").rstrip()
+            while response.readline(65536) not in (b"\r\n", b"\n", b""):
+                pass  # the headers: nothing in them is needed
+            _, _, status_reason = status_line.partition(" ")
+            status, _, reason = status_reason.partition(" ")
+            if status != "200":  # the engine's error (a full disk) as docker-py would raise it
+                body = response.read()
+                try:
+                    explanation = json.loads(body)["message"]
+                except (ValueError, KeyError, TypeError):
+                    explanation = body.decode("utf-8", "replace").strip()
+                error = docker.errors.NotFound if status == "404" else docker.errors.APIError
+                raise error(f"{status} {reason}", explanation=explanation)
+            yield cast(BinaryIO, response)  # a BufferedReader (typeshed cannot tell from "rb" and a size)
 
 
 @contextlib.contextmanager
-def _saved_stream_sdk(api: docker.APIClient, image_id: str) -> Iterator[BinaryIO]:
-    """The save response through docker-py's request, read below requests where possible.
-
-    requests' iter_content makes a new bytes object for each of the engine's 32 KB chunks;
-    http.client's response below it (which undoes the chunked framing into our buffer) took half
-    the CPU: 0.45 s instead of 0.91 s for the naive image's 2.7 GB (user time, means of three,
-    2026-12-01)."""
-    usual, api.timeout = api.timeout, SAVE_TIMEOUT  # the stream keeps its request's timeout
+def _saved_stream_sdk(image_id: str) -> Iterator[BinaryIO]:
+    """The save response through docker-py, from a client of its own: one that waits SAVE_TIMEOUT
+    for the first byte (the session's client, shared between threads, keeps its usual timeout).
+    requests makes a bytes object of every chunk: about half a second more of CPU for the naive
+    image's 2.7 GB than the Unix socket's way (2026-12-01)."""
+    saver = engine.connect(timeout=SAVE_TIMEOUT)
     try:
-        response = api._get(api._url("/images/{0}/get", image_id), stream=True)
+        # The engine's error (a full disk) comes as docker-py's APIError at the first read.
+        yield open_chunks(saver.api.get_image(image_id, chunk_size=BUFFER_SIZE))
     finally:
-        api.timeout = usual
-    try:
-        api._raise_for_status(response)  # the engine's error (a full disk) as docker-py's APIError
-        body = getattr(response.raw, "_fp", None)  # urllib3 keeps http.client's response there
-        if isinstance(body, http.client.HTTPResponse):
-            yield io.BufferedReader(body, BUFFER_SIZE)
-        else:
-            yield open_chunks(response.iter_content(BUFFER_SIZE, decode_unicode=False))
-    finally:
-        response.close()
+        saver.close()
 
 
 def _stored_path(image_id: str) -> Path:
@@ -661,11 +640,3 @@ def _count_by_directory(paths: Iterable[str], depth: int) -> pd.Series:
         key = "/" + "/".join(path.split("/")[:-1][:depth])
         counts[key] = counts.get(key, 0) + 1
     return pd.Series(counts, dtype="int64")
-
-
-def explorer(image_or_analysis: str | Image | ImageAnalysis):
-    """A widget to browse an image layer by layer (see `workshop.explorer`)."""
-    from workshop.explorer import LayerExplorer
-
-    analysis = image_or_analysis if isinstance(image_or_analysis, ImageAnalysis) else analyze(image_or_analysis)
-    return LayerExplorer(analysis)

@@ -74,12 +74,12 @@ def first_answer(image: str, *, text: str = "A fine, moving film.", **serve_kwar
         yield server, time.monotonic() - start
 
 
-def time_to_first_answer(image: str, *, runs: int = 3, text: str = "A fine, moving film.",
+def time_to_first_answer(image: str, *, runs: int | None = None, text: str = "A fine, moving film.",
                          **serve_kwargs: Any) -> list[float]:
-    """Seconds from `docker run` to the first answer of POST /classify, once per run (fresh containers).
-    WORKSHOP_JOURNEY_STARTS, the journey's number of starts, sets `runs` for every lesson."""
+    """Seconds from `docker run` to the first answer of POST /classify, once per run (fresh
+    containers): `runs` of them, else config.JOURNEY_STARTS (WORKSHOP_JOURNEY_STARTS), else 3."""
     seconds = []
-    for _ in range(int(os.environ.get("WORKSHOP_JOURNEY_STARTS") or runs)):
+    for _ in range(runs if runs is not None else config.JOURNEY_STARTS or 3):
         with first_answer(image, text=text, **serve_kwargs) as (_, took):
             seconds.append(took)
     return seconds
