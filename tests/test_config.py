@@ -100,3 +100,18 @@ def test_a_terminal_gets_the_notebooks_flags_from_the_flags_command(tmp_path):
     assert build[0] == "--network=host" and "MODEL_REVISION=local-folder" in build
     assert "TORCH_INDEX_URL=http://127.0.0.1:8765/simple" in build
     assert run[:2] == ["-v", f"{tmp_path / 'model'}:/models/local:ro"] and "HF_HUB_OFFLINE=1" in run
+
+
+def test_every_setting_the_code_reads_is_in_readmes_table():
+    """Each WORKSHOP_* variable the package, its scripts, CI or the tests read has its row in README's
+    Settings table, and the table names none that nothing reads."""
+    sources = [*REPO_ROOT.glob("workshop/*.py"), *REPO_ROOT.glob("workshop/*.sh"), *REPO_ROOT.glob("tests/*.py"),
+               *REPO_ROOT.glob(".devcontainer/*"), REPO_ROOT / ".ci" / "run"]
+    name = re.compile(r"\bWORKSHOP_[A-Z_]*[A-Z]\b")
+    read = {found for path in sources if path.is_file() for found in name.findall(path.read_text())}
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Settings\n"):readme.index("\n## Offline mode\n")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    listed = {found for row in rows for found in name.findall(row.split(" | ")[0])}
+    assert read - listed == set(), f"settings the code reads that README's table lacks: {sorted(read - listed)}"
+    assert listed - read == set(), f"settings in README's table that nothing reads: {sorted(listed - read)}"

@@ -237,7 +237,7 @@ def test_a_cold_build_ran_a_run_step_itself():
 @pytest.mark.docker
 def test_build_records_every_build_in_the_ledger(tmp_path, monkeypatch):
     """Each successful build appends one line; the first, with nothing cached, counts as cold."""
-    monkeypatch.setattr(config, "BUILD_LEDGER", tmp_path / "builds.jsonl")
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)  # the ledger: tmp_path / builds.jsonl
     dockerfile = tmp_path / "Dockerfile"
     marker = uuid.uuid4().hex  # unique per run: never in the build cache
     dockerfile.write_text(f"FROM debian:bookworm-slim\nRUN echo {marker} > /marker\n")
@@ -295,7 +295,7 @@ def test_compressed_sizes_and_waste_come_from_one_read(tmp_path, monkeypatch):
 
     image = "python:3.11-slim-bookworm"
     layers.forget(get_image(image).id)
-    monkeypatch.setattr(layers, "ANALYSES_DIR", tmp_path / "analyses")
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
     saves = []
     real = layers._saved_stream
 
@@ -398,6 +398,7 @@ def test_params_from_env_and_a_warmup_never_longer_than_the_measurement(monkeypa
 
     for name in [n for n in os.environ if n.startswith("WORKSHOP_JOURNEY_")]:  # CI sets some
         monkeypatch.delenv(name)
+    monkeypatch.setattr(config, "JOURNEY_STARTS", None)  # config read CI's at import
     monkeypatch.setenv("WORKSHOP_JOURNEY_SECONDS", "1")
     monkeypatch.setenv("WORKSHOP_JOURNEY_REBUILD", "none")
     monkeypatch.setenv("WORKSHOP_JOURNEY_CPUS", "")

@@ -25,7 +25,7 @@ import pytest
 from jsonhttp import JSONHandler
 from testimages import DOCKERFILES, FILL_DATA, PREFIX, build_test_image, remove_test_images
 
-from workshop import engine
+from workshop import config, engine
 from workshop.explorer import explorer
 from workshop.imagetar import open_chunks, read_saved_image
 from workshop.layers import (
@@ -473,7 +473,7 @@ def test_a_stored_analysis_serves_the_next_run_and_clean_forgets_it(images, monk
     under another tag of the same image it carries that tag's name. forget() drops it."""
     from workshop import layers
 
-    monkeypatch.setattr(layers, "ANALYSES_DIR", tmp_path)
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
     first = analyze(images["delete-file"])
     layers._cache.clear()  # what a new kernel starts with
 
@@ -492,7 +492,7 @@ def test_a_stored_analysis_serves_the_next_run_and_clean_forgets_it(images, monk
         assert {type(f) for f in again.files} == {FinalFile}
         assert {type(c) for layer in again.layers for c in layer.files} == {Change}
         layers.forget(first.id)
-        assert not list(tmp_path.iterdir())
+        assert not list((tmp_path / "analyses").iterdir())
         with pytest.raises(AssertionError, match="read again"):
             analyze(images["delete-file"])
     finally:
@@ -582,7 +582,7 @@ def test_a_full_disk_while_the_engine_writes_the_image_out_is_a_disk_full_error(
     learner gets DiskFull with the free-space hint, not a raw APIError."""
     from workshop import layers
 
-    monkeypatch.setattr(layers, "ANALYSES_DIR", tmp_path)  # nothing stored from an earlier read
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)  # nothing stored from an earlier read
     layers._cache.clear()
     monkeypatch.setattr(layers, "_unix_socket", lambda api: str(tmp_path / "engine.sock"))  # the save request only
     with engine_that_answers(tmp_path / "engine.sock", 500, FULL_DISK), \
@@ -592,8 +592,8 @@ def test_a_full_disk_while_the_engine_writes_the_image_out_is_a_disk_full_error(
 
 def test_a_full_disk_through_docker_py_is_its_api_error_with_the_engines_message(monkeypatch):
     """The save request through docker-py (any transport but a Unix socket; here an engine on
-    loopback TCP that answers the save with an HTTP 500) raises docker-py's APIError at the first
-    read, with the engine's message that analyze turns into DiskFull."""
+    loopback TCP that answers the save with an HTTP 500) raises docker-py's APIError, with the
+    engine's message that analyze turns into DiskFull."""
     from workshop import layers
 
     class Answer(JSONHandler):
@@ -606,11 +606,11 @@ def test_a_full_disk_through_docker_py_is_its_api_error_with_the_engines_message
     with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Answer) as server:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
-        monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{server.server_address[1]}")
+        api = docker.APIClient(base_url=f"tcp://127.0.0.1:{server.server_address[1]}")
         try:
             with pytest.raises(docker.errors.APIError, match="no space left on device"), \
-                    layers._saved_stream_sdk("sha256:" + "a" * 64) as stream:
-                stream.read(1)
+                    layers._saved_stream_sdk(api, f"/v1.41/images/sha256%3A{'a' * 64}/get"):
+                pass
         finally:
             server.shutdown()
             thread.join()
@@ -619,15 +619,15 @@ def test_a_full_disk_through_docker_py_is_its_api_error_with_the_engines_message
 @docker_engine
 def test_an_image_is_read_from_the_engines_http_response_as_docker_py_would_read_it(images):
     """analyze asks the engine's Unix socket in HTTP/1.0 and reads the tarball from the socket as
-    it comes; any other transport goes through docker-py's get_image on a client of its own.
-    Both give what the session's client's get_image gives, layer for layer and file for file."""
+    it comes; any other transport goes through docker-py's session (here on the same socket).
+    Both give what docker-py's get_image gives, layer for layer and file for file."""
     from workshop import layers
 
     image = engine.get_image(images["delete-dir"])
     with layers._saved_stream(image) as stream:
         assert isinstance(stream.raw, socket.SocketIO)
         ours = read_saved_image(stream)
-    with layers._saved_stream_sdk(image.id) as stream:
+    with layers._saved_stream_sdk(image.client.api, f"/v{image.client.api.api_version}/images/{image.id}/get") as stream:
         through_sdk = read_saved_image(stream)
     theirs = read_saved_image(open_chunks(image.client.api.get_image(image.id)))
     for saved in (ours, through_sdk):

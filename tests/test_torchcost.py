@@ -144,7 +144,7 @@ def test_cuda_build_command_overrides_an_arg_the_naive_dockerfile_declares():
 def test_figures_resolved_today_serve_the_rest_of_the_day(tmp_path, monkeypatch):
     """measure() keeps its figures for the day; measure_or_recorded() then resolves nothing for
     scenarios already resolved today, and resolves again for another one or on another day."""
-    monkeypatch.setattr(torchcost, "TODAY", tmp_path / "today.json")
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)  # today's figures: tmp_path / torch-cost-today.json
     wheel = Wheel("torch", "2.13.0", "torch-2.13.0-cp311-cp311-linux.whl", 100)
     cost = Cost("torch", "linux/amd64", "PyPI", (wheel,))
     calls = []
@@ -160,8 +160,8 @@ def test_figures_resolved_today_serve_the_rest_of_the_day(tmp_path, monkeypatch)
     assert calls == [("torch", "linux/amd64", "PyPI")] and again.costs == (cost,) and again.note == ""
     torchcost.measure_or_recorded([("torch", "linux/arm64", "PyPI")])
     assert calls[-1] == ("torch", "linux/arm64", "PyPI")
-    kept = json.loads((tmp_path / "today.json").read_text())
+    kept = json.loads((tmp_path / "torch-cost-today.json").read_text())
     kept["date"] = "2000-01-01"
-    (tmp_path / "today.json").write_text(json.dumps(kept))
+    (tmp_path / "torch-cost-today.json").write_text(json.dumps(kept))
     torchcost.measure_or_recorded([("torch", "linux/amd64", "PyPI")])
     assert len(calls) == 3

@@ -202,24 +202,25 @@ def is_cold(result: BuildResult) -> bool:
 
 
 def _record(result: BuildResult, dockerfile: Path, target: str | None, no_cache: bool) -> None:
-    """Append the build to config.BUILD_LEDGER; a ledger that cannot be written costs a warning only."""
+    """Append the build to config.build_ledger(); a ledger that cannot be written costs a warning only."""
     entry = {
         "tag": result.tag, "dockerfile": dockerfile.name, "target": target, "seconds": round(result.seconds, 3),
         "steps": len(result.steps), "cached_steps": len(result.cached_steps), "cold": is_cold(result),
         "no_cache": no_cache, "image_id": result.image_id, "size_bytes": result.known_size,
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    path = config.build_ledger()
     try:
-        config.BUILD_LEDGER.parent.mkdir(parents=True, exist_ok=True)
-        with config.BUILD_LEDGER.open("a") as ledger:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as ledger:
             ledger.write(json.dumps(entry) + "\n")
     except OSError as error:
-        log.warning("could not record the build in %s: %s", config.BUILD_LEDGER, error)
+        log.warning("could not record the build in %s: %s", path, error)
 
 
 def ledger(path: str | Path | None = None) -> list[dict]:
-    """Every build recorded in the ledger (config.BUILD_LEDGER), oldest first; unreadable lines skipped."""
-    path = Path(path) if path else config.BUILD_LEDGER
+    """Every build recorded in the ledger (config.build_ledger()), oldest first; unreadable lines skipped."""
+    path = Path(path) if path else config.build_ledger()
     if not path.is_file():
         return []
     entries = []

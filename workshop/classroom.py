@@ -33,7 +33,6 @@ from workshop import config
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5000
-DEFAULT_CACHE_DIR = config.CACHE_DIR / "classroom"
 PYPI_INDEX = "https://pypi.org/simple/"
 
 #: What the images install (app/); `./app/wordcount` lines are skipped: it is built in the image.
@@ -204,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="run the classroom cache (Ctrl-C stops it)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: every interface)")
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help=f"default: {DEFAULT_CACHE_DIR}")
+    cache_dir = config.CACHE_DIR / "classroom"
+    p.add_argument("--cache-dir", type=Path, default=cache_dir, help=f"default: {cache_dir}")
     p.add_argument("--prefetch", action="store_true", help="first download every wheel the images install")
     p = sub.add_parser("join", help="learners: install through the room's cache (writes .workshop.env)")
     p.add_argument("url", metavar="URL", help="the cache's address, as the instructor's screen shows it")

@@ -79,9 +79,14 @@ ENGINE_DIR = Path(os.environ.get("WORKSHOP_ENGINE_DIR", "/var/lib/workshop-engin
 #: Per-user cache of measurements that are slow to repeat (compressed layer sizes, image reads).
 CACHE_DIR = Path(os.environ.get("WORKSHOP_CACHE_DIR", Path.home() / ".cache" / "workshop")).expanduser()
 
-#: Append-only JSON-lines record of every successful build (see `workshop.build`): lesson 10
-#: reads the cold build times from it instead of emptying the build cache again.
-BUILD_LEDGER = Path(os.environ.get("WORKSHOP_BUILD_LEDGER", CACHE_DIR / "builds.jsonl")).expanduser()
+_BUILD_LEDGER = os.environ.get("WORKSHOP_BUILD_LEDGER")
+
+
+def build_ledger() -> Path:
+    """Append-only JSON-lines record of every successful build (see `workshop.build`): lesson 10
+    reads the cold build times from it instead of emptying the build cache again.
+    WORKSHOP_BUILD_LEDGER, else builds.jsonl in CACHE_DIR (as CACHE_DIR is when asked)."""
+    return Path(_BUILD_LEDGER).expanduser() if _BUILD_LEDGER else CACHE_DIR / "builds.jsonl"
 
 #: Where `python -m workshop.journey` and notebook 07 write their measurements and charts.
 RESULTS_DIR = Path(os.environ.get("WORKSHOP_RESULTS_DIR", REPO_ROOT / "results")).expanduser()

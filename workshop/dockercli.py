@@ -20,6 +20,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from workshop import config
+
 #: The first client version whose `docker build` needs the buildx plugin for BuildKit.
 BUILDX_REQUIRED_FROM = 23
 #: Where distributions install a client when another one shadows it on PATH.
@@ -89,7 +91,7 @@ def _run(path: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def main() -> int:
-    path, notice = choose(os.environ.get("WORKSHOP_DOCKER", "docker"))
+    path, notice = choose(config.DOCKER_CLI)
     if notice:
         print(notice, file=sys.stderr)
     print(path)

@@ -485,7 +485,9 @@ class Readable(Protocol):
 
 def read_layer(stream: Readable, name: str = "layer.tar") -> LayerTar:
     """The file list of one layer tar read from `stream` (plain, gzipped or zstd), start to end."""
-    head = stream.peek(4)[:4] if hasattr(stream, "peek") else b""
+    if not isinstance(stream, TarStream):  # a file's own peek may return fewer bytes than asked
+        stream = _Lookahead(stream)
+    head = stream.peek(4)
     if head.startswith(GZIP_MAGIC):
         stream = _Gunzip(stream)
     elif head == ZSTD_MAGIC:

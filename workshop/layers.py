@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 import docker.errors
+import requests
 from docker.models.images import Image
 
 from workshop import config, engine
@@ -59,8 +60,12 @@ _cache: OrderedDict[str, ImageAnalysis] = OrderedDict()
 #: Analyses kept on disk too, one file per image ID: an image ID names its exact layers, so a
 #: second run of the notebooks (an instructor's rehearsal) reads none of them again. Bump the
 #: version when ImageAnalysis or the waste rules change. `python -m workshop clean` empties it.
-ANALYSES_DIR = config.CACHE_DIR / "analyses"
 ANALYSIS_VERSION = 4
+
+
+def analyses_dir() -> Path:
+    """Where analyses are stored: `analyses` in config.CACHE_DIR (as it is when asked)."""
+    return config.CACHE_DIR / "analyses"
 
 # `docker history` shows what the builder recorded: "/bin/sh -c #(nop) CMD ..." (classic builder),
 # "|2 A=1 B=2 /bin/sh -c ..." (classic RUN with build args), "RUN |1 A=1 /bin/sh -c ... # buildkit".
@@ -469,7 +474,7 @@ def analyze(image: str | Image, *, compressed: bool | Callable[[str, int], bool]
     would store (a function of a layer's name and tar size instead picks the layers to gzip:
     `Layer.compressed_bytes` is None for the others); much slower (zlib managed about 11 MB/s
     on our 2-core CI machine, so ~1.5 minutes per GB). Results are cached per image ID, in
-    memory and in ANALYSES_DIR.
+    memory and in analyses_dir().
     """
     img = _image(image)
     cached = _cache.get(img.id) or _stored(img.id)
@@ -501,13 +506,13 @@ def analyze(image: str | Image, *, compressed: bool | Callable[[str, int], bool]
 def _saved_stream(img: Image) -> Iterator[BinaryIO]:
     """The engine's `docker save` response for `img`, as a file read front to back."""
     api = img.client.api
+    url_path = f"/v{api.api_version}/images/{urllib.parse.quote(img.id, safe='')}/get"
     socket_path = _unix_socket(api)
     if socket_path:
-        image = urllib.parse.quote(img.id, safe="")
-        with _saved_stream_unix(socket_path, f"/v{api.api_version}/images/{image}/get") as stream:
+        with _saved_stream_unix(socket_path, url_path) as stream:
             yield stream
-    else:  # TCP, SSH, a Windows named pipe: through docker-py
-        with _saved_stream_sdk(img.id) as stream:
+    else:  # TCP, SSH, a Windows named pipe: through docker-py's session (a requests.Session)
+        with _saved_stream_sdk(api, url_path) as stream:
             yield stream
 
 
@@ -531,13 +536,18 @@ def _saved_stream_unix(socket_path: str, url_path: str) -> Iterator[BinaryIO]:
         sock.connect(socket_path)
         sock.sendall(f"GET {url_path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
         with sock.makefile("rb", buffering=BUFFER_SIZE) as response:
-            status_line = response.readline(65536).decode("latin-1").rstrip()
-            while response.readline(65536) not in (b"\r\n", b"\n", b""):
-                pass  # the headers: nothing in them is needed
-            _, _, status_reason = status_line.partition(" ")
+            _, _, status_reason = response.readline(65536).decode("latin-1").rstrip().partition(" ")
             status, _, reason = status_reason.partition(" ")
+            headers = {}
+            while (line := response.readline(65536)) not in (b"\r\n", b"\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if headers.get("transfer-encoding", "identity").lower() != "identity":
+                raise RuntimeError(f"the engine at {socket_path} answered an HTTP/1.0 request with "
+                                   f"Transfer-Encoding: {headers['transfer-encoding']} (a proxy in between?)")
             if status != "200":  # the engine's error (a full disk) as docker-py would raise it
-                body = response.read()
+                length = headers.get("content-length", "")
+                body = response.read(int(length)) if length.isdigit() else response.read()
                 try:
                     explanation = json.loads(body)["message"]
                 except (ValueError, KeyError, TypeError):
@@ -548,21 +558,24 @@ def _saved_stream_unix(socket_path: str, url_path: str) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
-def _saved_stream_sdk(image_id: str) -> Iterator[BinaryIO]:
-    """The save response through docker-py, from a client of its own: one that waits SAVE_TIMEOUT
-    for the first byte (the session's client, shared between threads, keeps its usual timeout).
-    requests makes a bytes object of every chunk: about half a second more of CPU for the naive
-    image's 2.7 GB than the Unix socket's way (2026-12-01)."""
-    saver = engine.connect(timeout=SAVE_TIMEOUT)
+def _saved_stream_sdk(api: docker.APIClient, url_path: str) -> Iterator[BinaryIO]:
+    """The save response through docker-py's client, which is a requests.Session: its public get,
+    with SAVE_TIMEOUT for this request alone (the session's client, shared between threads, keeps
+    its usual timeout). requests makes a bytes object of every chunk: about half a second more of
+    CPU for the naive image's 2.7 GB than the Unix socket's way (2026-12-01)."""
+    response = api.get(api.base_url + url_path, stream=True, timeout=SAVE_TIMEOUT)
     try:
-        # The engine's error (a full disk) comes as docker-py's APIError at the first read.
-        yield open_chunks(saver.api.get_image(image_id, chunk_size=BUFFER_SIZE))
+        try:
+            response.raise_for_status()
+        except requests.exceptions.HTTPError as error:  # the engine's error (a full disk) as docker-py's
+            docker.errors.create_api_error_from_http_exception(error)
+        yield open_chunks(response.iter_content(BUFFER_SIZE))
     finally:
-        saver.close()
+        response.close()
 
 
 def _stored_path(image_id: str) -> Path:
-    return ANALYSES_DIR / f"v{ANALYSIS_VERSION}-{image_id.removeprefix('sha256:')}.pickle"
+    return analyses_dir() / f"v{ANALYSIS_VERSION}-{image_id.removeprefix('sha256:')}.pickle"
 
 
 def _stored(image_id: str) -> ImageAnalysis | None:
@@ -601,7 +614,7 @@ def _remember(analysis: ImageAnalysis, *, store: bool = True) -> None:
             pickle.dump(analysis, out, protocol=pickle.HIGHEST_PROTOCOL)
         partial.replace(path)
     except OSError as error:
-        log.warning("could not store the analysis of %s in %s: %s", analysis.image, ANALYSES_DIR, error)
+        log.warning("could not store the analysis of %s in %s: %s", analysis.image, analyses_dir(), error)
 
 
 def inspect_report(image: str | Image, *, compressed: bool = False) -> dict:

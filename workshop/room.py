@@ -40,7 +40,6 @@ from workshop import config, engine, images
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5001  # the classroom package cache has 5000
-DEFAULT_STORAGE = config.CACHE_DIR / "room-registry"
 REGISTRY_BINARY = "docker-registry"
 #: Each lesson's images, in lesson order (images.PREFETCHED). `pull LESSON` takes the lesson's and
 #: every earlier one's: a lesson compares its image with those before it.
@@ -83,9 +82,11 @@ class Registry:
             self.process.wait(timeout=30)
 
 
-def start(storage: Path = DEFAULT_STORAGE, *, host: str = "0.0.0.0", port: int = DEFAULT_PORT,
+def start(storage: Path | None = None, *, host: str = "0.0.0.0", port: int = DEFAULT_PORT,
           timeout: float = 30) -> Registry:
-    """Start the registry, its blobs in `storage`; return once it answers."""
+    """Start the registry, its blobs in `storage` (default: room-registry in config.CACHE_DIR);
+    return once it answers."""
+    storage = storage or config.CACHE_DIR / "room-registry"
     binary = shutil.which(REGISTRY_BINARY)
     if binary is None:
         raise RuntimeError(f"{REGISTRY_BINARY} is not installed: on Debian or Ubuntu, "
@@ -233,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     p = room.add_parser("serve", help="run the room's registry (Ctrl-C stops it)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: every interface)")
-    p.add_argument("--storage", type=Path, default=DEFAULT_STORAGE, help=f"default: {DEFAULT_STORAGE}")
+    storage = config.CACHE_DIR / "room-registry"
+    p.add_argument("--storage", type=Path, default=storage, help=f"default: {storage}")
     p.add_argument("--publish", action="store_true", help="first push every lesson's image")
     p = room.add_parser("save", help="docker save every lesson's image into a folder")
     p.add_argument("folder", type=Path)

@@ -30,8 +30,6 @@ from workshop import config
 log = logging.getLogger(__name__)
 
 JUPYTER_BOOK = "jupyter-book==1.0.4.post1"
-TOOL_DIR = config.CACHE_DIR / "jupyter-book"
-DEFAULT_OUT = config.RESULTS_DIR / "site"
 #: Pages after the lessons, in order: (path in the repository, title in the table of contents).
 EXTRA_PAGES = (("notebooks/glossary.md", "Glossary"), ("exercises/README.md", "Exercises and hints"),
                ("exercises/01-call-the-api.ipynb", "Exercise 01"), ("exercises/02-biggest-layer.ipynb", "Exercise 02"),
@@ -85,8 +83,10 @@ def saved_run_date(lessons: list[Path]) -> str:
     return " to ".join(sorted(days)[:: max(1, len(days) - 1)])
 
 
-def jupyter_book(tool_dir: Path = TOOL_DIR) -> Path:
-    """The jupyter-book program, installed into `tool_dir` first if it is not there."""
+def jupyter_book(tool_dir: Path | None = None) -> Path:
+    """The jupyter-book program, installed into `tool_dir` (default: jupyter-book in
+    config.CACHE_DIR) first if it is not there."""
+    tool_dir = tool_dir or config.CACHE_DIR / "jupyter-book"
     program = tool_dir / "bin" / "jupyter-book"
     if not program.exists():
         log.info("installing %s into %s (once)", JUPYTER_BOOK, tool_dir)
@@ -119,8 +119,9 @@ def source_tree(root: Path) -> Path:
     return root
 
 
-def build(out: Path = DEFAULT_OUT) -> Path:
-    """Build the site into `out`; return its index.html."""
+def build(out: Path | None = None) -> Path:
+    """Build the site into `out` (default: site in config.RESULTS_DIR); return its index.html."""
+    out = out or config.RESULTS_DIR / "site"
     program = jupyter_book()
     with tempfile.TemporaryDirectory(prefix="workshop-site-") as scratch:
         root = source_tree(Path(scratch) / "book")
@@ -138,7 +139,8 @@ def build(out: Path = DEFAULT_OUT) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workshop site", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default: {DEFAULT_OUT}")
+    out = config.RESULTS_DIR / "site"
+    parser.add_argument("--out", type=Path, default=out, help=f"default: {out}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

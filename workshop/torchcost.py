@@ -333,14 +333,16 @@ def measure(scenarios: Iterable[tuple[str, str, str]] = SCENARIOS, *, index: str
     return measurement
 
 
-#: Today's live figures, per scenario: a resolution takes a minute and PyPI's files for a pinned
-#: torch do not change within a day, so a second run (a rehearsal, the tests and a lesson) reuses them.
-TODAY = config.CACHE_DIR / "torch-cost-today.json"
+def _today() -> Path:
+    """Today's live figures, per scenario: a resolution takes a minute and PyPI's files for a pinned
+    torch do not change within a day, so a second run (a rehearsal, the tests and a lesson) reuses them."""
+    return config.CACHE_DIR / "torch-cost-today.json"
 
 
 def _keep_for_today(measurement: Measurement) -> None:
+    today = _today()
     try:
-        kept = json.loads(TODAY.read_text()) if TODAY.is_file() else {}
+        kept = json.loads(today.read_text()) if today.is_file() else {}
     except (OSError, json.JSONDecodeError):
         kept = {}
     if (kept.get("date"), kept.get("cpu_index")) != (measurement.date, measurement.cpu_index):
@@ -349,16 +351,16 @@ def _keep_for_today(measurement: Measurement) -> None:
               {(c.what, c.platform, c.source) for c in measurement.costs}]
     kept["scenarios"] = others + [c.to_dict() for c in measurement.costs]
     try:
-        TODAY.parent.mkdir(parents=True, exist_ok=True)
-        TODAY.write_text(json.dumps(kept, indent=1) + "\n")
+        today.parent.mkdir(parents=True, exist_ok=True)
+        today.write_text(json.dumps(kept, indent=1) + "\n")
     except OSError as error:
-        log.warning("could not keep today's figures in %s: %s", TODAY, error)
+        log.warning("could not keep today's figures in %s: %s", today, error)
 
 
 def measured_today(scenarios: Iterable[tuple[str, str, str]]) -> Measurement | None:
     """Figures resolved live earlier today on this machine for every one of `scenarios`, if any."""
     try:
-        kept = json.loads(TODAY.read_text())
+        kept = json.loads(_today().read_text())
     except (OSError, json.JSONDecodeError):
         return None
     if (kept.get("date"), kept.get("cpu_index")) != (date.today().isoformat(), cpu_index()):
