@@ -230,8 +230,7 @@ class _Lookahead:
     """read(n) and readinto(b) over `raw`, with a peek(n) that returns n bytes unless the stream
     ends first. A buffered file's own peek returns what its buffer holds, which over a socket can
     be a byte or two: a layer blob of `docker save`'s OCI layout (no file name to go by) peeked
-    that short was not recognised as a tar and went missing from the image (the containerd store,
-    Docker 28.5, CI of 2026-12-07)."""
+    that short is not recognised as a tar and goes missing from the image (see _assemble)."""
 
     def __init__(self, raw):
         self._raw = raw
