@@ -50,11 +50,10 @@ def client() -> docker.DockerClient:
     return connect()
 
 
-def connect(timeout: int = docker.constants.DEFAULT_TIMEOUT_SECONDS) -> docker.DockerClient:
-    """A new client for the engine the environment points at, or `DockerUnavailable`; `timeout`
-    is how long it waits for each answer, in seconds."""
+def connect() -> docker.DockerClient:
+    """A new client for the engine the environment points at, or `DockerUnavailable`."""
     try:
-        return docker.from_env(timeout=timeout)
+        return docker.from_env()
     except docker.errors.DockerException as exc:
         first_error = exc
     if os.environ.get("DOCKER_HOST"):
@@ -66,7 +65,7 @@ def connect(timeout: int = docker.constants.DEFAULT_TIMEOUT_SECONDS) -> docker.D
         log.info("the SDK found no engine at %s; using the docker CLI's endpoint %s "
                  "(export DOCKER_HOST=%s to skip this step)", DEFAULT_HOST, host, host)
         try:
-            return docker.DockerClient(base_url=host, timeout=timeout)
+            return docker.DockerClient(base_url=host)
         except docker.errors.DockerException as exc:
             raise DockerUnavailable(_explain(exc, host)) from exc
     raise DockerUnavailable(_explain(first_error, DEFAULT_HOST)) from first_error

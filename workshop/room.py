@@ -82,11 +82,15 @@ class Registry:
             self.process.wait(timeout=30)
 
 
+def default_storage() -> Path:
+    """Where the room's registry keeps its blobs unless told: room-registry in config.CACHE_DIR."""
+    return config.CACHE_DIR / "room-registry"
+
+
 def start(storage: Path | None = None, *, host: str = "0.0.0.0", port: int = DEFAULT_PORT,
           timeout: float = 30) -> Registry:
-    """Start the registry, its blobs in `storage` (default: room-registry in config.CACHE_DIR);
-    return once it answers."""
-    storage = storage or config.CACHE_DIR / "room-registry"
+    """Start the registry, its blobs in `storage` (default: default_storage()); return once it answers."""
+    storage = storage or default_storage()
     binary = shutil.which(REGISTRY_BINARY)
     if binary is None:
         raise RuntimeError(f"{REGISTRY_BINARY} is not installed: on Debian or Ubuntu, "
@@ -234,8 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     p = room.add_parser("serve", help="run the room's registry (Ctrl-C stops it)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: every interface)")
-    storage = config.CACHE_DIR / "room-registry"
-    p.add_argument("--storage", type=Path, default=storage, help=f"default: {storage}")
+    p.add_argument("--storage", type=Path, default=default_storage(), help=f"default: {default_storage()}")
     p.add_argument("--publish", action="store_true", help="first push every lesson's image")
     p = room.add_parser("save", help="docker save every lesson's image into a folder")
     p.add_argument("folder", type=Path)

@@ -119,9 +119,14 @@ def source_tree(root: Path) -> Path:
     return root
 
 
+def default_out() -> Path:
+    """Where the site is built unless told: site in config.RESULTS_DIR."""
+    return config.RESULTS_DIR / "site"
+
+
 def build(out: Path | None = None) -> Path:
-    """Build the site into `out` (default: site in config.RESULTS_DIR); return its index.html."""
-    out = out or config.RESULTS_DIR / "site"
+    """Build the site into `out` (default: default_out()); return its index.html."""
+    out = out or default_out()
     program = jupyter_book()
     with tempfile.TemporaryDirectory(prefix="workshop-site-") as scratch:
         root = source_tree(Path(scratch) / "book")
@@ -139,8 +144,7 @@ def build(out: Path | None = None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workshop site", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    out = config.RESULTS_DIR / "site"
-    parser.add_argument("--out", type=Path, default=out, help=f"default: {out}")
+    parser.add_argument("--out", type=Path, default=default_out(), help=f"default: {default_out()}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
