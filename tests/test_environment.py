@@ -1,11 +1,14 @@
-"""environment.yml (conda, for learners) and requirements.txt (pip, for CI) pin the same packages."""
+"""environment.yml (conda, for learners) and requirements.txt (pip, for CI) pin the same packages,
+and requirements.lock (what setup.sh installs, hashed) has every pin at its version."""
 
 from __future__ import annotations
 
 import re
+import shutil
 
 import yaml
 
+from workshop import lock
 from workshop.config import REPO_ROOT
 
 #: conda-forge names that differ from the PyPI name of the same package.
@@ -89,3 +92,32 @@ def test_a_package_pinned_in_several_requirement_files_has_one_version():
     differ = {name: where for name, where in seen.items() if len(set(where.values())) > 1}
     assert not differ, f"one package, several versions: {differ}"
     assert seen["torch"] == {"requirements.txt": "2.13.0", "app/torch-requirements.txt": "2.13.0"}
+
+
+def test_the_lock_has_every_pin_at_its_version_and_every_package_hashed():
+    """requirements.lock, which setup.sh installs with --require-hashes, was written from today's pins."""
+    assert lock.problems() == []
+
+
+def test_a_lock_out_of_step_with_the_pins_is_named(tmp_path):
+    """A pin changed without `python -m workshop lock`, a package without hashes, or torch in the lock
+    (setup.sh installs it on its own): each is a sentence naming the package and what to run."""
+    for name in (*lock.SOURCES, lock.LOCK):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    assert lock.problems(tmp_path) == []
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(requirements.read_text().replace("flask==3.1.3", "flask==3.1.2"))
+    locked = tmp_path / lock.LOCK
+    text = locked.read_text()
+    block = re.search(r"^docker==7\.1\.0 \\\n(?:    --hash=.*\n)+", text, re.MULTILINE)
+    assert block, "the lock's docker entry is not where this test looks for it"
+    text = text.replace(block[0], "docker==7.1.0\n")
+    locked.write_text(text + "torch==2.13.0 \\\n    --hash=sha256:" + "0" * 64 + "\n")
+    found = lock.problems(tmp_path)
+    assert found == [
+        "requirements.txt pins flask==3.1.2, requirements.lock has 3.1.3: run `python -m workshop lock`",
+        "requirements.lock has torch, which setup.sh installs on its own before the lock",
+        "requirements.lock: docker has no hash (pip's --require-hashes would refuse the install)",
+    ], found
+    (tmp_path / lock.LOCK).unlink()
+    assert lock.problems(tmp_path) == ["requirements.lock is missing: run `python -m workshop lock`"]

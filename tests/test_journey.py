@@ -291,19 +291,19 @@ def test_compressed_sizes_are_gzip_level_6_and_cached_per_layer(tmp_path):
 def test_compressed_sizes_and_waste_come_from_one_read(tmp_path, monkeypatch):
     """One `docker save` stream per image: the gzip sizes' read also gives the waste, so the
     journey's read_image after compressed_layer_sizes asks the engine for nothing more."""
-    from workshop import layers
+    from workshop import analysis_store, layers
 
     image = "python:3.11-slim-bookworm"
-    layers.forget(get_image(image).id)
+    analysis_store.forget(get_image(image).id)
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
     saves = []
-    real = layers._saved_stream
+    real = layers.saved_stream  # as analyze looks it up
 
     def counted(img):  # every save asked of the engine, whichever the transport
         saves.append(img.id)
         return real(img)
 
-    monkeypatch.setattr(layers, "_saved_stream", counted)
+    monkeypatch.setattr(layers, "saved_stream", counted)
     sizes = journey.compressed_layer_sizes(image, cache=tmp_path / "gzip.json")
     figures = journey.read_image(image, dive="no", cache=tmp_path / "reads.json")
     assert len(saves) == 1, f"{len(saves)} reads of {image}"

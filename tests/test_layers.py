@@ -26,13 +26,12 @@ from jsonhttp import JSONHandler
 from testimages import DOCKERFILES, FILL_DATA, PREFIX, build_test_image, remove_test_images
 
 from workshop import config, engine
+from workshop.analysis import analyze_tar, clean_instruction
 from workshop.explorer import explorer
+from workshop.imagediff import diff_images
 from workshop.imagetar import open_chunks, read_saved_image
 from workshop.layers import (
     analyze,
-    analyze_tar,
-    clean_instruction,
-    diff_images,
     image_size,
     image_summary,
     inspect_report,
@@ -470,12 +469,13 @@ def test_analysis_is_cached_per_image_id(images):
 @docker_engine
 def test_a_stored_analysis_serves_the_next_run_and_clean_forgets_it(images, monkeypatch, tmp_path):
     """A new process (a notebook re-run) finds the analysis on disk and reads no layer again;
-    under another tag of the same image it carries that tag's name. forget() drops it."""
-    from workshop import layers
+    under another tag of the same image it carries that tag's name. forget() drops it, with the
+    files earlier versions of the cache stored for that image."""
+    from workshop import analysis_store, layers
 
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
     first = analyze(images["delete-file"])
-    layers._cache.clear()  # what a new kernel starts with
+    analysis_store._cache.clear()  # what a new kernel starts with
 
     def no_read(*args, **kwargs):
         raise AssertionError("the image was read again")
@@ -491,7 +491,9 @@ def test_a_stored_analysis_serves_the_next_run_and_clean_forgets_it(images, monk
         assert (again.files, again.layers) == (first.files, first.layers)
         assert {type(f) for f in again.files} == {FinalFile}
         assert {type(c) for layer in again.layers for c in layer.files} == {Change}
-        layers.forget(first.id)
+        # an earlier version's file of the same image (the module's classes moved, say) goes too
+        (tmp_path / "analyses" / f"v{analysis_store.ANALYSIS_VERSION - 1}-{first.id.removeprefix('sha256:')}.pickle").write_bytes(b"")
+        analysis_store.forget(first.id)
         assert not list((tmp_path / "analyses").iterdir())
         with pytest.raises(AssertionError, match="read again"):
             analyze(images["delete-file"])
@@ -580,11 +582,11 @@ def test_a_full_disk_while_the_engine_writes_the_image_out_is_a_disk_full_error(
     """When the engine cannot write the tarball out, it answers the save request with an HTTP 500
     and "no space left on device" (here a server on a Unix socket answering the same way): the
     learner gets DiskFull with the free-space hint, not a raw APIError."""
-    from workshop import layers
+    from workshop import analysis_store, savestream
 
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path)  # nothing stored from an earlier read
-    layers._cache.clear()
-    monkeypatch.setattr(layers, "_unix_socket", lambda api: str(tmp_path / "engine.sock"))  # the save request only
+    analysis_store._cache.clear()
+    monkeypatch.setattr(savestream, "_unix_socket", lambda api: str(tmp_path / "engine.sock"))  # the save request only
     with engine_that_answers(tmp_path / "engine.sock", 500, FULL_DISK), \
             pytest.raises(engine.DiskFull, match="ran out of disk"):
         analyze(images["delete-file"])
@@ -594,7 +596,7 @@ def test_a_full_disk_through_docker_py_is_its_api_error_with_the_engines_message
     """The save request through docker-py (any transport but a Unix socket; here an engine on
     loopback TCP that answers the save with an HTTP 500) raises docker-py's APIError, with the
     engine's message that analyze turns into DiskFull."""
-    from workshop import layers
+    from workshop import savestream
 
     class Answer(JSONHandler):
         def do_GET(self) -> None:  # noqa: N802  (the name http.server calls)
@@ -609,7 +611,7 @@ def test_a_full_disk_through_docker_py_is_its_api_error_with_the_engines_message
         api = docker.APIClient(base_url=f"tcp://127.0.0.1:{server.server_address[1]}")
         try:
             with pytest.raises(docker.errors.APIError, match="no space left on device"), \
-                    layers._saved_stream_sdk(api, f"/v1.41/images/sha256%3A{'a' * 64}/get"):
+                    savestream._saved_stream_sdk(api, f"/v1.41/images/sha256%3A{'a' * 64}/get"):
                 pass
         finally:
             server.shutdown()
@@ -621,13 +623,13 @@ def test_an_image_is_read_from_the_engines_http_response_as_docker_py_would_read
     """analyze asks the engine's Unix socket in HTTP/1.0 and reads the tarball from the socket as
     it comes; any other transport goes through docker-py's session (here on the same socket).
     Both give what docker-py's get_image gives, layer for layer and file for file."""
-    from workshop import layers
+    from workshop import savestream
 
     image = engine.get_image(images["delete-dir"])
-    with layers._saved_stream(image) as stream:
+    with savestream.saved_stream(image) as stream:
         assert isinstance(stream.raw, socket.SocketIO)
         ours = read_saved_image(stream)
-    with layers._saved_stream_sdk(image.client.api, f"/v{image.client.api.api_version}/images/{image.id}/get") as stream:
+    with savestream._saved_stream_sdk(image.client.api, f"/v{image.client.api.api_version}/images/{image.id}/get") as stream:
         through_sdk = read_saved_image(stream)
     theirs = read_saved_image(open_chunks(image.client.api.get_image(image.id)))
     for saved in (ours, through_sdk):

@@ -1,4 +1,4 @@
-"""measure.context_bytes: the build context BuildKit reports receiving, from its plain log."""
+"""rebuild.context_bytes: the build context BuildKit reports receiving, from its plain log."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workshop import engine, measure
+from workshop import engine, rebuild
 from workshop.build import build
 
 # Lines of a real `docker build --progress=plain` (BuildKit in Docker 20.10), the .dockerignore's
@@ -34,22 +34,22 @@ REAL_LOG = """\
 
 
 def test_context_bytes_reads_the_build_context_vertex_and_not_the_dockerignore():
-    assert measure.context_bytes(REAL_LOG) == 1_500_000
+    assert rebuild.context_bytes(REAL_LOG) == 1_500_000
 
 
 def test_context_bytes_takes_the_last_progress_line_of_a_long_transfer():
     log = ("#4 [internal] load build context\n#4 transferring context: 12.58MB 2.0s\n"
            "#4 transferring context: 34.20MB 4.1s\n#4 transferring context: 51.38MB 5.2s done\n")
-    assert measure.context_bytes(log) == 51_380_000
+    assert rebuild.context_bytes(log) == 51_380_000
 
 
 def test_context_bytes_reads_kilobytes_and_gigabytes():
-    assert measure.context_bytes("#6 [internal] load build context\n#6 transferring context: 2.07kB done\n") == 2070
-    assert measure.context_bytes("#6 [internal] load build context\n#6 transferring context: 1.2GB 30.5s done\n") == 1_200_000_000
+    assert rebuild.context_bytes("#6 [internal] load build context\n#6 transferring context: 2.07kB done\n") == 2070
+    assert rebuild.context_bytes("#6 [internal] load build context\n#6 transferring context: 1.2GB 30.5s done\n") == 1_200_000_000
 
 
 def test_context_bytes_is_zero_when_no_context_was_loaded():
-    assert measure.context_bytes("#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n") == 0
+    assert rebuild.context_bytes("#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n") == 0
 
 
 @pytest.mark.docker
@@ -67,7 +67,7 @@ def test_context_bytes_counts_what_dockerignore_leaves_in(tmp_path: Path):
             (context / ".dockerignore").write_text("blob.bin\n")
         tag = f"workshoptest-context:{case}-{tmp_path.name.lower()}"  # one tag per image: none left dangling
         try:
-            sent[case] = measure.context_bytes(build(tmp_path / "Dockerfile", tag, context=context, quiet=True))
+            sent[case] = rebuild.context_bytes(build(tmp_path / "Dockerfile", tag, context=context, quiet=True))
         finally:
             if engine.client().images.list(name=tag):
                 engine.client().images.remove(tag, force=True)

@@ -1,4 +1,4 @@
-"""measure.rebuild_after_edit and the pip cache mount: a copy of the context honouring
+"""rebuild.rebuild_after_edit and the pip cache mount: a copy of the context honouring
 .dockerignore, what pip says it downloaded, Dockerfiles without their cache mounts, and real
 rebuilds on the Docker engine."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from workshop import config, measure
+from workshop import config, rebuild
 from workshop.build import build
 from workshop.engine import ImageMissing, client, disk_usage, get_image
 
@@ -31,7 +31,7 @@ PIP_LOG = """\
 
 
 def test_pip_files_tells_downloads_from_cache_hits_and_skips_metadata():
-    files = measure.pip_files(PIP_LOG)
+    files = rebuild.pip_files(PIP_LOG)
     torch = "torch-2.13.0%2Bcpu-cp311-cp311-manylinux_2_28_x86_64.whl"
     assert files.to_dict("records") == [
         {"file": torch, "downloaded": True, "bytes": 191_800_000},
@@ -42,7 +42,7 @@ def test_pip_files_tells_downloads_from_cache_hits_and_skips_metadata():
 
 
 def test_pip_files_of_a_build_without_pip_is_empty():
-    assert measure.pip_files("#5 [2/3] COPY app/ app/\n#5 DONE 0.0s\n").empty
+    assert rebuild.pip_files("#5 [2/3] COPY app/ app/\n#5 DONE 0.0s\n").empty
 
 
 @pytest.mark.parametrize("path", sorted(p for p in (config.REPO_ROOT / "dockerfiles").glob("*.Dockerfile")
@@ -50,7 +50,7 @@ def test_pip_files_of_a_build_without_pip_is_empty():
 def test_without_cache_mounts_keeps_every_run_command(path: Path):
     """Only the mount option goes: each RUN keeps its command, and no other line changes."""
     text = path.read_text()
-    stripped = measure.without_cache_mounts(text)
+    stripped = rebuild.without_cache_mounts(text)
     assert "--mount=type=cache" not in stripped
     commands = re.findall(r"RUN --mount=type=cache,\S+\s+\\\n\s*(.*)", text)
     assert commands and all(f"RUN {command}" in stripped for command in commands)
@@ -68,7 +68,7 @@ def test_copy_context_honours_dockerignore(tmp_path):
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text("x")
     (root / ".dockerignore").write_text("# comment\n.git\n**/__pycache__\n**/build\nresults\n**/*.py[cod]\n")
-    copied = measure.copy_context(tmp_path / "copy", root)
+    copied = rebuild.copy_context(tmp_path / "copy", root)
     found = sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*") if p.is_file())
     assert found == [".dockerignore", "README.md", "app/keep.pyx", "app/predictor.py", "notebooks/results/keep.txt"]
 
@@ -80,7 +80,7 @@ def test_copy_context_keeps_what_an_exception_names(tmp_path):
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text("x")
     (root / ".dockerignore").write_text("build\n!build/keep.txt\ndocs/*.md\n!docs/b.md\n")
-    copied = measure.copy_context(tmp_path / "copy", root)
+    copied = rebuild.copy_context(tmp_path / "copy", root)
     found = sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*") if p.is_file())
     assert found == [".dockerignore", "build/keep.txt", "docs/b.md"]
 
@@ -107,7 +107,7 @@ def _temporary_tags() -> list[str]:
 
 @pytest.mark.docker
 def test_rebuild_after_an_app_edit_runs_only_the_app_copy(small_repo: Path):
-    change = measure.rebuild_after_edit(small_repo / "Dockerfile", edit="app/main.py", root=small_repo)
+    change = rebuild.rebuild_after_edit(small_repo / "Dockerfile", edit="app/main.py", root=small_repo)
     assert change.before is not None
     assert [step.split("] ", 1)[1] for step in change.steps_run] == ["COPY app/ /srv/app/"]
     assert (small_repo / "app" / "main.py").read_text() == "print('hello')\n"  # only the copy was edited
@@ -117,7 +117,7 @@ def test_rebuild_after_an_app_edit_runs_only_the_app_copy(small_repo: Path):
 @pytest.mark.docker
 def test_rebuild_after_a_requirements_edit_runs_the_install_and_gives_its_cache_back(small_repo: Path):
     marker = re.search(r"installed-(\w+)\.txt", (small_repo / "Dockerfile").read_text())[1]
-    change = measure.rebuild_after_edit(small_repo / "Dockerfile", edit="app/requirements.txt", root=small_repo,
+    change = rebuild.rebuild_after_edit(small_repo / "Dockerfile", edit="app/requirements.txt", root=small_repo,
                                         build_first=False)
     assert change.before is None
     assert any(f"installed-{marker}" in step for step in change.steps_run)
@@ -140,7 +140,7 @@ def test_a_build_stopped_at_a_log_line_stops_at_once_and_keeps_nothing(tmp_path:
     assert time.monotonic() - began < 30
     assert result.stopped and result.stopped_at == f"started-{marker}"
     assert (result.image_id, result.size_bytes) == ("", 0)
-    assert any(f"started-{marker}" in step for step in measure.steps_run(result))
+    assert any(f"started-{marker}" in step for step in rebuild.steps_run(result))
     with pytest.raises(ImageMissing):
         get_image(tag)
     time.sleep(2)  # the engine tears the step's container down right after the client leaves

@@ -5,7 +5,7 @@ Everything a notebook needs more than once lives here, so that each cell stays s
 - ``run_batch``, ``serve``: run an image, serve it (``from workshop.build import build`` builds
   one with the log streamed live).
 - ``image_summary``, ``layer_table``, ``analyze``, ``diff_images``: what ``docker images``,
-  ``docker history`` and dive show, through the Docker SDK (``workshop.layers.explorer`` browses).
+  ``docker history`` and dive show, through the Docker SDK (``workshop.explorer`` browses).
 - ``checks`` and ``exercises``: the checks behind every exercise.
 
 Names are imported on first use, so ``python -m workshop.setup_check`` works even when
@@ -33,7 +33,7 @@ _EXPORTS = {
     "image_summary": "workshop.layers",
     "layer_table": "workshop.layers",
     "analyze": "workshop.layers",
-    "diff_images": "workshop.layers",
+    "diff_images": "workshop.imagediff",
 }
 
 __all__ = sorted(_EXPORTS)

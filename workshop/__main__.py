@@ -33,6 +33,8 @@
                           the instructor's classroom package cache (see README)
   cache prefetch [--cache URL]
                           fill a running cache with every wheel the images install
+  lock [--check]          write requirements.lock from requirements.txt and requirements-dev.txt
+                          (every package, with its hashes; --check: fail if it no longer matches)
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("cache", help="classroom package cache (instructors)", add_help=False)
     sub.add_parser("pull", help="a lesson's images from the room's registry", add_help=False)
     sub.add_parser("room", help="the room's registry and image tarballs (instructors)", add_help=False)
+    sub.add_parser("lock", help="write requirements.lock (every package, hashed) from the pins", add_help=False)
 
     argv = sys.argv[1:] if argv is None else argv
     args, rest = parser.parse_known_args(argv)
@@ -187,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "cache":
             from workshop import classroom
             return classroom.main(rest)
+        if args.command == "lock":
+            from workshop import lock
+            return lock.main(rest)
     except (DockerUnavailable, DiskFull, BuildFailed, RunFailed, LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -126,7 +126,8 @@ PLATFORM_SIZES = config.REPO_ROOT / "tests" / "data" / "platform_sizes.json"
 TORCH_IMAGES = images.WITH_TORCH
 
 AARCH64_WHEEL = "torch-2.13.0-cp311-cp311-manylinux_2_28_aarch64.whl"
-X86_WHEEL = Path("/var/tmp/workshop-wheelhouse/simple/torch/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
+#: The CPU build the images install on x86_64, in the local index's folder (config.WHEELHOUSE).
+X86_WHEEL = "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
 
 #: Files of PyPI's aarch64 torch that only CUDA loads. PyPI's 2.13.0 wheel for Linux aarch64 is a
 #: CUDA build; the CPU index's aarch64 build, which the Dockerfiles install (torch alone comes from
@@ -240,10 +241,12 @@ def measure_here(path: Path = PLATFORM_SIZES) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def derive_arm64(path: Path = PLATFORM_SIZES, x86_wheel: Path = X86_WHEEL) -> dict[str, Any]:
-    """Rewrite the arm64 tables of `path` from its x86_64 table and both torch wheels; return the file's data."""
+def derive_arm64(path: Path = PLATFORM_SIZES, x86_wheel: Path | None = None) -> dict[str, Any]:
+    """Rewrite the arm64 tables of `path` from its x86_64 table and both torch wheels (x86_64's from
+    the local index's folder unless given); return the file's data."""
     import requests
 
+    x86_wheel = x86_wheel or config.WHEELHOUSE / "simple" / "torch" / X86_WHEEL
     data = json.loads(path.read_text())
     with requests.Session() as session:
         # The same CA bundle as pip (a TLS-inspecting proxy's, in some classrooms).

@@ -104,6 +104,13 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 #: A local stand-in for TORCH_CPU_INDEX (workshop/offline.sh starts one), or None.
 LOCAL_TORCH_INDEX = os.environ.get("WORKSHOP_TORCH_INDEX_URL") or None
 
+#: The folder of that local index (workshop/offline.sh fills it: simple/torch/ holds the wheel).
+WHEELHOUSE = Path(os.environ.get("WORKSHOP_WHEELHOUSE") or "/var/tmp/workshop-wheelhouse")
+
+#: An image holding the model's files in /model, built from instead of the Hub (build arg
+#: MODEL_SOURCE; workshop/offline.sh makes one), or None.
+MODEL_IMAGE = os.environ.get("WORKSHOP_MODEL_IMAGE") or None
+
 #: How many fresh containers to start to time a first answer, where a call does not say: the
 #: journey's (default 5) and the lessons' (default 3). CI starts one; None: each one's default.
 JOURNEY_STARTS = int(os.environ["WORKSHOP_JOURNEY_STARTS"]) if os.environ.get("WORKSHOP_JOURNEY_STARTS") else None
@@ -121,8 +128,8 @@ def _build_args() -> dict[str, str]:
     # torch index wins over the cache's.
     if LOCAL_TORCH_INDEX:
         args["TORCH_INDEX_URL"] = LOCAL_TORCH_INDEX
-    if os.environ.get("WORKSHOP_MODEL_IMAGE"):
-        args["MODEL_SOURCE"] = os.environ["WORKSHOP_MODEL_IMAGE"]
+    if MODEL_IMAGE:
+        args["MODEL_SOURCE"] = MODEL_IMAGE
     if "MODEL_SOURCE" in args and MODEL_DIR is not None:
         # The images' model labels then name the local model, not the Hub's: a folder has no
         # revision, and its README states no licence of its own.

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import docker.errors
 import requests
 
-from workshop import checks, config, engine, images, measure
+from workshop import checks, config, engine, images, rebuild
 from workshop.build import BuildFailed, BuildOutOfSpace, BuildResult, build
 from workshop.checks import CheckFailed
 from workshop.engine import human
@@ -635,7 +635,7 @@ def _rebuild_after_serve_edit(path: Path, tag: str) -> list[str]:
     """Build `path` again after a one-line change to a copy of the ticket router's serve.py; the
     steps that ran, or CheckFailed if pip install was one of them."""
     # Stopped as soon as pip runs again: that is the answer, and a reinstall would take a while.
-    change = measure.rebuild_after_edit(path, edit="serve.py", tag=tag, root=TRANSFER_APP, build_first=False,
+    change = rebuild.rebuild_after_edit(path, edit="serve.py", tag=tag, root=TRANSFER_APP, build_first=False,
                                         give_back=False, stop_at=_PIP_RUNS)
     rerun = [step for step in change.steps_run if "pip install" in step]
     if rerun:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets
 import pandas as pd
 
+from workshop.analysis import ImageAnalysis
 from workshop.engine import human
-from workshop.layers import ImageAnalysis, analyze
+from workshop.layers import analyze
 
 if TYPE_CHECKING:
     from docker.models.images import Image

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from workshop import config, engine, images, layers, run
+from workshop import analysis_store, config, engine, images, run
 from workshop.build import build_named, pull_bases
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def clean(*, keep_build_cache: bool = False) -> Cleaned:
                 log.warning("kept %s: %s", tag, error.explanation)
     # The stored layer-by-layer reads of the images that are gone (workshop.layers.analyze).
     for image_id in removed_ids:
-        layers.forget(image_id)
+        analysis_store.forget(image_id)
     pruned = False
     if not keep_build_cache:
         done = subprocess.run([config.DOCKER_CLI, "builder", "prune", "-af"],

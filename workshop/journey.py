@@ -43,7 +43,7 @@ from typing import Any
 import docker
 import pandas as pd
 
-from workshop import config, engine, images, measure, run, torchcost
+from workshop import config, engine, images, measure, rebuild, run, torchcost
 from workshop.engine import ImageMissing, human
 from workshop.layers import image_size
 from workshop.loadtest import CHUNK, REVIEW, accuracy, agreement, classify_all, default_cpus, latency_and_throughput, peak_memory, sst2_dev
@@ -117,8 +117,8 @@ class Params:
             values["compressed"] = env("WORKSHOP_JOURNEY_COMPRESSED") not in ("0", "no", "false")
         if env("WORKSHOP_JOURNEY_DIVE"):
             values["dive"] = env("WORKSHOP_JOURNEY_DIVE")
-        if rebuild := env("WORKSHOP_JOURNEY_REBUILD"):
-            values["rebuild"] = _names(rebuild)
+        if names := env("WORKSHOP_JOURNEY_REBUILD"):
+            values["rebuild"] = _names(names)
         if sentences := env("WORKSHOP_JOURNEY_SENTENCES"):
             values["sentences"] = int(sentences)
         if env("WORKSHOP_JOURNEY_REUSE"):
@@ -345,8 +345,8 @@ def cold_build(tag: str, dockerfile: str, entries: list[dict] | None = None) -> 
 
 def rebuild_after_change(name: str) -> dict[str, Any]:
     """Seconds to rebuild dockerfiles/<name>.Dockerfile after one comment line added to
-    app/predictor.py (measure.rebuild_after_edit: from a copy, cache given back afterwards)."""
-    change = measure.rebuild_after_edit(name)
+    app/predictor.py (rebuild.rebuild_after_edit: from a copy, cache given back afterwards)."""
+    change = rebuild.rebuild_after_edit(name)
     return {"seconds": change.seconds, "steps_run": change.steps_run, "steps": len(change.after.steps)}
 
 
@@ -356,8 +356,8 @@ def timed_cold_build(name: str, *, quiet: bool = True) -> float:
     from workshop.build import build
 
     tag = images.tag(f"journey-cold-{uuid.uuid4().hex[:8]}")
-    measure.drop_cache_mounts()
-    cache_before = measure.build_cache_ids()
+    rebuild.drop_cache_mounts()
+    cache_before = rebuild.build_cache_ids()
     try:
         result = build(name, tag, no_cache=True, quiet=quiet)
     finally:
@@ -365,7 +365,7 @@ def timed_cold_build(name: str, *, quiet: bool = True) -> float:
             engine.client().images.remove(tag)
         except docker.errors.APIError:  # the build failed before tagging it
             pass
-    measure.drop_build_cache(cache_before, result)
+    rebuild.drop_build_cache(cache_before, result)
     return result.seconds
 
 

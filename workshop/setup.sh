@@ -37,9 +37,14 @@ for name in WORKSHOP_PACKAGE_CACHE DOCKER_HOST WORKSHOP_CACHE_DIR; do
     [ -n "${!name:-}" ] && settings+=("$name=${!name}")
 done
 
-# The workshop's own packages (the helper package installed in place, so `import workshop` works
-# from any folder), and the app's C extension (the notebooks run the app locally too).
-python -m pip install -q -r requirements.txt -r requirements-dev.txt ./app/wordcount -e .
+# The workshop's own packages: torch first, on its own, from wherever pip takes it here (README,
+# "Installing torch": PyTorch's CPU index on Linux); then every other package at the version and
+# with the file hashes requirements.lock records (python -m workshop lock); then, with nothing more
+# to resolve, the helper package in place (so `import workshop` works from any folder) and the
+# app's C extension (the notebooks run the app locally too): pip's hash mode takes no folders.
+python -m pip install -q --no-deps -r app/torch-requirements.txt
+python -m pip install -q --require-hashes -r requirements.lock
+python -m pip install -q --no-deps ./app/wordcount -e .
 
 # A docker client that can build: a newer client without the buildx plugin cannot (one-line
 # notice on stderr when another client is used instead).
