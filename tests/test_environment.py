@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 
+import pytest
 import yaml
 
 from workshop import lock
@@ -100,24 +101,54 @@ def test_the_lock_has_every_pin_at_its_version_and_every_package_hashed():
 
 
 def test_a_lock_out_of_step_with_the_pins_is_named(tmp_path):
-    """A pin changed without `python -m workshop lock`, a package without hashes, or torch in the lock
-    (setup.sh installs it on its own): each is a sentence naming the package and what to run."""
+    """A pin changed without `python -m workshop lock` (torch's too), a requirement that is no pin, a
+    package without hashes, an entry gone that another needs, or torch in the lock (setup.sh installs
+    it on its own): each is a sentence naming the package and what to do."""
     for name in (*lock.SOURCES, lock.LOCK):
         shutil.copy(REPO_ROOT / name, tmp_path / name)
     assert lock.problems(tmp_path) == []
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text(requirements.read_text().replace("flask==3.1.3", "flask==3.1.2"))
+    text = requirements.read_text().replace("flask==3.1.3", "flask==3.1.2").replace("torch==2.13.0", "torch==2.14.0")
+    requirements.write_text(text + "newpkg>=1.0\n")
     locked = tmp_path / lock.LOCK
     text = locked.read_text()
-    block = re.search(r"^docker==7\.1\.0 \\\n(?:    --hash=.*\n)+", text, re.MULTILINE)
-    assert block, "the lock's docker entry is not where this test looks for it"
-    text = text.replace(block[0], "docker==7.1.0\n")
+    # docker loses its hashes; jinja2 (which markupsafe's entry names as needing it) its whole entry
+    for name, version, left in (("docker", "7.1.0", "docker==7.1.0\n"), ("jinja2", lock.pins(text)["jinja2"], "")):
+        entry = re.search(rf"^{name}=={re.escape(version)} \\\n(?:    --hash=.*\n)+(?:    #.*\n)*", text, re.MULTILINE)
+        assert entry, f"the lock's {name} entry is not where this test looks for it"
+        text = text.replace(entry[0], left)
     locked.write_text(text + "torch==2.13.0 \\\n    --hash=sha256:" + "0" * 64 + "\n")
     found = lock.problems(tmp_path)
     assert found == [
+        "requirements.txt: 'newpkg>=1.0' is not pinned as name==version, so the lock cannot be checked against it",
+        "requirements.txt pins torch==2.14.0, requirements.lock was resolved with 2.13.0: run `python -m workshop lock`",
         "requirements.txt pins flask==3.1.2, requirements.lock has 3.1.3: run `python -m workshop lock`",
         "requirements.lock has torch, which setup.sh installs on its own before the lock",
         "requirements.lock: docker has no hash (pip's --require-hashes would refuse the install)",
+        "requirements.lock: jinja2 is named as a requirer but has no entry: run `python -m workshop lock`",
     ], found
     (tmp_path / lock.LOCK).unlink()
     assert lock.problems(tmp_path) == ["requirements.lock is missing: run `python -m workshop lock`"]
+
+
+def test_the_lock_is_what_the_lock_command_writes_today(tmp_path):
+    """`python -m workshop lock` run again (uv against PyPI, keeping the lock's versions) writes the
+    same file: no package was added to, dropped from or changed in the pins' tree since."""
+    pytest.importorskip("uv", reason="uv is pinned in requirements-dev.txt (pip install -r requirements-dev.txt)")
+    for name in (*lock.SOURCES, lock.LOCK):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    written = lock.write(tmp_path).read_text()
+    assert written == (REPO_ROOT / lock.LOCK).read_text(), "requirements.lock is stale: run `python -m workshop lock`"
+
+
+def test_a_cuda_torch_is_refused_as_the_source_of_torchs_requirements(monkeypatch):
+    """PyPI's Linux torch declares the CUDA libraries: a lock made from it would install them."""
+    monkeypatch.setattr(lock.importlib.metadata, "version", lambda name: "2.13.0")
+    monkeypatch.setattr(lock.importlib.metadata, "requires",
+                        lambda name: ["filelock", 'nvidia-cublas==13.1.1.3; platform_system == "Linux"', 'pyyaml; extra == "pyyaml"'])
+    with pytest.raises(LookupError, match="CUDA build .*nvidia-cublas"):
+        lock.torch_requirements("2.13.0")
+    monkeypatch.setattr(lock.importlib.metadata, "requires", lambda name: ["filelock", 'pyyaml; extra == "pyyaml"'])
+    assert lock.torch_requirements("2.13.0") == ["filelock"]
+    with pytest.raises(LookupError, match="the pin is 2.14.0"):
+        lock.torch_requirements("2.14.0")

@@ -33,7 +33,7 @@ from workshop import config
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5000
-PYPI_INDEX = "https://pypi.org/simple/"
+PYPI_INDEX = f"{config.PYPI_INDEX}/"
 
 #: What the images install (app/); `./app/wordcount` lines are skipped: it is built in the image.
 REQUIREMENT_FILES = tuple(config.REPO_ROOT / "app" / name for name in (

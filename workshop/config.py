@@ -96,6 +96,9 @@ RESULTS_DIR = Path(os.environ.get("WORKSHOP_RESULTS_DIR", REPO_ROOT / "results")
 #: PyPI and PyTorch's CPU wheels alike (the cache serves both on one index).
 PACKAGE_CACHE = os.environ.get("WORKSHOP_PACKAGE_CACHE", "").rstrip("/") or None
 
+#: PyPI's package index (the images' pip default; the lock's hashes are its files').
+PYPI_INDEX = "https://pypi.org/simple"
+
 #: PyTorch's CPU-only wheel index, where every image's torch comes from (PyPI's torch for Linux
 #: x86_64 is the CUDA build). The Dockerfiles carry the same URL as the TORCH_INDEX_URL default.
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"

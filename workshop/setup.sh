@@ -37,12 +37,14 @@ for name in WORKSHOP_PACKAGE_CACHE DOCKER_HOST WORKSHOP_CACHE_DIR; do
     [ -n "${!name:-}" ] && settings+=("$name=${!name}")
 done
 
-# The workshop's own packages: torch first, on its own, from wherever pip takes it here (README,
-# "Installing torch": PyTorch's CPU index on Linux); then every other package at the version and
-# with the file hashes requirements.lock records (python -m workshop lock); then, with nothing more
-# to resolve, the helper package in place (so `import workshop` works from any folder) and the
-# app's C extension (the notebooks run the app locally too): pip's hash mode takes no folders.
-python -m pip install -q --no-deps -r app/torch-requirements.txt
+# The workshop's own packages: torch first, on its own, from PyTorch's CPU index or its local
+# stand-in (README, "Installing torch": PyPI's torch for Linux is the CUDA build); then every other
+# package at the version and with the file hashes requirements.lock records (python -m workshop
+# lock); then, with nothing more to resolve, the helper package in place (so `import workshop`
+# works from any folder) and the app's C extension (the notebooks run the app locally too): pip's
+# hash mode takes no folders.
+torch_index=$(python -c "from workshop.classroom import torch_index; print(torch_index())")
+python -m pip install -q --no-deps --index-url "$torch_index" -r app/torch-requirements.txt
 python -m pip install -q --require-hashes -r requirements.lock
 python -m pip install -q --no-deps ./app/wordcount -e .
 

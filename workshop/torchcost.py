@@ -53,7 +53,7 @@ from workshop import classroom, config, images
 
 log = logging.getLogger(__name__)
 
-PYPI_SIMPLE = "https://pypi.org/simple"
+PYPI_SIMPLE = config.PYPI_INDEX
 
 #: What counts as CUDA: distributions (and the site-packages folders they install) whose name
 #: starts with one of these: nvidia-* libraries, triton, cuda-bindings/cuda-toolkit.
