@@ -18,11 +18,6 @@ CONDA_TO_PYPI = {"pytorch": "torch", "docker-py": "docker", "py-tokenizers": "to
 NOT_PINNED = {"python", "pip"}
 
 
-def _key(name: str) -> str:
-    # PyPI treats "Foo_Bar", "foo-bar" and "foo.bar" as one name (PEP 503).
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def requirements_pins(text: str) -> dict[str, str]:
     """Package -> version from ``name==version`` lines; anything else that installs is an error."""
     pins = {}
@@ -32,7 +27,7 @@ def requirements_pins(text: str) -> dict[str, str]:
             continue
         match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s;]+)", line)
         assert match, f"requirements.txt: {line!r} is not pinned as name==version"
-        pins[_key(match[1])] = match[2]
+        pins[lock.key(match[1])] = match[2]
     return pins
 
 
@@ -51,7 +46,7 @@ def environment_pins(text: str) -> dict[str, str]:
         if name in NOT_PINNED:
             continue
         assert match[2], f"environment.yml: {entry!r} has no version pin"
-        pins[_key(name)] = match[2]
+        pins[lock.key(name)] = match[2]
     return pins
 
 
@@ -89,7 +84,7 @@ def test_a_package_pinned_in_several_requirement_files_has_one_version():
     for path in files:
         for line in path.read_text().splitlines():
             if match := re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", line.split("#", 1)[0].strip()):
-                seen.setdefault(_key(match[1]), {})[str(path.relative_to(REPO_ROOT))] = match[2]
+                seen.setdefault(lock.key(match[1]), {})[str(path.relative_to(REPO_ROOT))] = match[2]
     differ = {name: where for name, where in seen.items() if len(set(where.values())) > 1}
     assert not differ, f"one package, several versions: {differ}"
     assert seen["torch"] == {"requirements.txt": "2.13.0", "app/torch-requirements.txt": "2.13.0"}

@@ -18,24 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from workshop import lock
 from workshop.config import REPO_ROOT
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
 #: The modules that need an extra, and which one (everything else needs `dependencies` alone).
 EXTRA_OF = {"explorer": "notebooks", "hubshape": "model", "locustfile": "load"}
-
-
-def _key(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _pins(*files: str) -> dict[str, str]:
-    pins = {}
-    for name in files:
-        for line in (REPO_ROOT / name).read_text().splitlines():
-            if match := re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", line.split("#", 1)[0].strip()):
-                pins[_key(match[1])] = match[2]
-    return pins
 
 
 def _third_party_imports(path: Path) -> set[str]:
@@ -56,12 +44,12 @@ MODULES = sorted((REPO_ROOT / "workshop").glob("*.py"))
 def test_every_import_is_declared(path):
     """Each third-party module is provided by a declared distribution: `dependencies`, or the
     module's own extra."""
-    declared = {_key(name) for name in PYPROJECT["dependencies"]}
+    declared = {lock.key(name) for name in PYPROJECT["dependencies"]}
     if extra := EXTRA_OF.get(path.stem):
-        declared |= {_key(name) for name in PYPROJECT["optional-dependencies"][extra]}
+        declared |= {lock.key(name) for name in PYPROJECT["optional-dependencies"][extra]}
     providers = packages_distributions()
     for module in _third_party_imports(path):
-        dists = {_key(dist) for dist in providers.get(module, [module])}
+        dists = {lock.key(dist) for dist in providers.get(module, [module])}
         assert dists & declared, f"workshop/{path.name} imports {module} ({', '.join(sorted(dists))}), " \
                                  "which pyproject.toml does not declare for it"
 
@@ -98,11 +86,11 @@ def test_no_module_imports_one_that_imports_it_back():
 
 
 def test_every_declared_name_has_one_pin():
-    pins = _pins("requirements.txt", "requirements-dev.txt")
+    pins = {name: version for source in lock.SOURCES for name, version in lock.pins((REPO_ROOT / source).read_text()).items()}
     names = PYPROJECT["dependencies"] + [name for extra in PYPROJECT["optional-dependencies"].values() for name in extra]
     for name in names:
         assert not re.search(r"[<>=!~]", name), f"pyproject.toml pins {name}: pins live in requirements.txt"
-        assert _key(name) in pins, f"{name} is declared in pyproject.toml but pinned in no requirements file"
+        assert lock.key(name) in pins, f"{name} is declared in pyproject.toml but pinned in no requirements file"
 
 
 def test_pip_install_in_an_empty_venv_imports_every_module(tmp_path):

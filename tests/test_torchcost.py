@@ -28,7 +28,7 @@ def _resolve() -> dict[tuple[str, str, str], Cost | str]:
     """torch==2.13.0 resolved once per scenario, in parallel; a str says why a scenario was skipped."""
     skipped: dict[tuple[str, str, str], Cost | str] = {}
     scenarios = []
-    if _answers(f"{torchcost.PYPI_SIMPLE}/torch/", Accept="application/vnd.pypi.simple.v1+json"):
+    if _answers(f"{config.PYPI_INDEX}/torch/", Accept="application/vnd.pypi.simple.v1+json"):
         scenarios += [("torch", "linux/amd64", "PyPI"), ("torch", "linux/arm64", "PyPI")]
     else:
         skipped[("torch", "linux/amd64", "PyPI")] = skipped[("torch", "linux/arm64", "PyPI")] = \

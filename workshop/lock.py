@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 
 from workshop import config
+from workshop.torchcost import is_cuda
 
 #: What setup.sh installs, by name and version.
 SOURCES = ("requirements.txt", "requirements-dev.txt")
@@ -70,10 +71,11 @@ def problems(root: Path | None = None) -> list[str]:
     locked = pins(text)
     found = []
     for source in SOURCES:
-        lines = [line.split("#", 1)[0].strip() for line in (root / source).read_text().splitlines()]
+        source_text = (root / source).read_text()
+        lines = [line.split("#", 1)[0].strip() for line in source_text.splitlines()]
         found += [f"{source}: {line!r} is not pinned as name==version, so the lock cannot be checked against it"
                   for line in lines if line and not _PIN.match(line)]
-        for name, version in pins((root / source).read_text()).items():
+        for name, version in pins(source_text).items():
             if name == LEFT_OUT:
                 if not (torch := _TORCH_LINE.search(text)):
                     found.append(f"{LOCK} does not say which {LEFT_OUT} it was resolved with: run `python -m workshop lock`")
@@ -105,7 +107,7 @@ def torch_requirements(pinned: str) -> list[str]:
     if installed.split("+")[0] != pinned:
         raise LookupError(f"{LEFT_OUT} {installed} is installed, the pin is {pinned}: install the pinned CPU build first")
     requires = [line for line in importlib.metadata.requires(LEFT_OUT) or [] if "extra ==" not in line]
-    if cuda := [line for line in requires if line.startswith(("nvidia-", "triton"))]:
+    if cuda := [line for line in requires if is_cuda(line)]:  # a requirement starts with its name
         raise LookupError(f"{LEFT_OUT} {installed} installed here is a CUDA build (it requires {cuda[0]}): "
                           "install the CPU build first, from PyTorch's CPU index (README, 'Installing torch')")
     return requires
@@ -131,9 +133,9 @@ def write(root: Path | None = None, *, upgrade: bool = False) -> Path:
             cwd=root, check=True)
     # uv's header is two comment lines; what it was told about torch goes under them.
     path = root / LOCK
-    head, rest = path.read_text().split("\n", 2)[:2], path.read_text().split("\n", 2)[2]
+    generated_by, command, rest = path.read_text().split("\n", 2)
     torch = f"# {LEFT_OUT}=={pinned}, left out (setup.sh installs it first), requires: {json.dumps(requires)}"
-    path.write_text("\n".join([*head, torch, rest]))
+    path.write_text("\n".join([generated_by, command, torch, rest]))
     return path
 
 

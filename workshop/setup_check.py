@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from workshop import config
+from workshop import config, lock
 
 #: Free disk the lessons need on Docker's disk: the peak of Docker's disk use (images, build
 #: cache, containers, as the engine counts them) during a full `.ci/run` from a clean clone, which
@@ -207,18 +207,10 @@ def check_architecture() -> list[Result]:
     return results
 
 
-def _pins(requirements: Path) -> dict[str, str]:
-    pins = {}
-    for line in requirements.read_text(encoding="utf-8").splitlines():
-        if match := re.match(r"^\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s;#]+)", line):
-            pins[match[1]] = match[2]
-    return pins
-
-
 def check_packages(requirements: Path = config.REPO_ROOT / "requirements.txt") -> list[Result]:
     fix = "pip install -r requirements.txt (or: conda env update -f environment.yml)"
     results = []
-    for package, pinned in _pins(requirements).items():
+    for package, pinned in lock.pins(requirements.read_text(encoding="utf-8")).items():
         try:
             installed = metadata.version(package)
         except metadata.PackageNotFoundError:

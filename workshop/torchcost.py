@@ -53,8 +53,6 @@ from workshop import classroom, config, images
 
 log = logging.getLogger(__name__)
 
-PYPI_SIMPLE = config.PYPI_INDEX
-
 #: What counts as CUDA: distributions (and the site-packages folders they install) whose name
 #: starts with one of these: nvidia-* libraries, triton, cuda-bindings/cuda-toolkit.
 CUDA_PREFIXES = ("nvidia", "cuda", "triton")
@@ -219,7 +217,7 @@ def _pip_env() -> dict[str, str]:
     return env
 
 
-def pip_report(lines: Iterable[str], platform: str, *, index: str = PYPI_SIMPLE, no_deps: bool = False,
+def pip_report(lines: Iterable[str], platform: str, *, index: str = config.PYPI_INDEX, no_deps: bool = False,
                pip: list[str] | None = None) -> dict[str, Any]:
     """pip's installation report (--dry-run --report) for `lines` on `platform`, from `index` alone."""
     arch = PLATFORMS[platform]
@@ -253,7 +251,7 @@ def wheels_from_report(report: Mapping[str, Any], sizes: Mapping[str, int]) -> t
 
 def pypi_files(session, name: str) -> dict[str, dict[str, Any]]:
     """Every file PyPI holds for project `name`, by filename, with its URL and size (PEP 691 JSON)."""
-    response = session.get(f"{PYPI_SIMPLE}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+    response = session.get(f"{config.PYPI_INDEX}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"},
                            timeout=60)
     response.raise_for_status()
     return {f["filename"]: f for f in response.json()["files"]}
@@ -401,7 +399,7 @@ def measure_or_recorded(scenarios: Iterable[tuple[str, str, str]] = SCENARIOS) -
 def cuda_build_command(tag: str = images.tag("naive-cuda")) -> list[str]:
     """The `docker build` of the naive image with PyPI's CUDA torch: PyPI as the torch index has no +cpu build."""
     return [config.DOCKER_CLI, "build", "--network=host", "-f", str(config.dockerfile("naive")),
-            "--build-arg", f"TORCH_INDEX_URL={PYPI_SIMPLE}", "-t", tag, str(config.REPO_ROOT)]
+            "--build-arg", f"TORCH_INDEX_URL={config.PYPI_INDEX}", "-t", tag, str(config.REPO_ROOT)]
 
 
 def main(argv: list[str] | None = None) -> int:
