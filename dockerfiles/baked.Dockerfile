@@ -24,7 +24,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /srv
 
 # Only what the install reads, before the app source: editing the app keeps the install cached.
-COPY app/runtime-requirements.txt app/torch-requirements.txt app/
+COPY app/runtime-requirements.lock app/torch-requirements.txt app/
 COPY app/wordcount/ app/wordcount/
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
@@ -34,7 +34,8 @@ ARG PIP_TRUSTED_HOST
 # requirements, pip downloads only what is new.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
-    && pip install -r app/runtime-requirements.txt
+    && pip install --require-hashes -r app/runtime-requirements.lock \
+    && pip install ./app/wordcount
 
 # The model from the Hub, downloaded once at build time with the builder's huggingface_hub:
 # only the files the pipeline reads (the repo also holds TensorFlow, ONNX and older weights).

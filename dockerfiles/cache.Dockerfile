@@ -20,7 +20,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /srv
 
 # Only what the install reads, before the app source: editing the app keeps the install cached.
-COPY app/runtime-requirements.txt app/torch-requirements.txt app/
+COPY app/runtime-requirements.lock app/torch-requirements.txt app/
 COPY app/wordcount/ app/wordcount/
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
@@ -30,7 +30,8 @@ ARG PIP_TRUSTED_HOST
 # requirements, pip downloads only what is new.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
-    && pip install -r app/runtime-requirements.txt
+    && pip install --require-hashes -r app/runtime-requirements.lock \
+    && pip install ./app/wordcount
 
 # Runtime: slim, no compiler. It copies the builder's venv and never runs pip itself.
 FROM python:3.11-slim-bookworm

@@ -17,13 +17,13 @@ FROM python:3.11-bookworm AS exporter
 RUN python -m venv /opt/export
 ENV PATH=/opt/export/bin:$PATH
 WORKDIR /srv
-COPY app/export-requirements.txt app/torch-requirements.txt app/
+COPY app/export-requirements.lock app/torch-requirements.txt app/
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
-    && pip install -r app/export-requirements.txt
+    && pip install --require-hashes -r app/export-requirements.lock
 
 FROM exporter AS model-from-hub
 ARG MODEL_ID=distilbert-base-uncased-finetuned-sst-2-english
@@ -51,7 +51,7 @@ FROM python:3.11-bookworm AS venv
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /srv
-COPY app/onnx-requirements.txt app/
+COPY app/onnx-requirements.lock app/
 COPY app/wordcount/ app/wordcount/
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
@@ -61,7 +61,8 @@ ARG PIP_TRUSTED_HOST
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-binary numpy --config-settings=setup-args=-Dallow-noblas=true \
         --config-settings=setup-args=-Dblas=none --config-settings=setup-args=-Dlapack=none \
-        -r app/onnx-requirements.txt
+        --require-hashes -r app/onnx-requirements.lock \
+    && pip install ./app/wordcount
 
 FROM venv AS pruned-venv
 WORKDIR /opt/venv/lib/python3.11/site-packages

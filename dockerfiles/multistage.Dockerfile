@@ -18,7 +18,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /srv
 
 # Only what the install reads, before the app source: editing the app keeps the install cached.
-COPY app/runtime-requirements.txt app/torch-requirements.txt app/
+COPY app/runtime-requirements.lock app/torch-requirements.txt app/
 COPY app/wordcount/ app/wordcount/
 # torch from PyTorch's CPU-only wheel index: PyPI's torch for Linux x86_64 is the CUDA build,
 # gigabytes of nvidia-* libraries a CPU never loads (arm64 gets the same CPU build from it).
@@ -33,7 +33,8 @@ ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 # What the app imports, and nothing else (no jupyter, pytest, black...).
 RUN pip install --no-cache-dir --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
-    && pip install --no-cache-dir -r app/runtime-requirements.txt
+    && pip install --no-cache-dir --require-hashes -r app/runtime-requirements.lock \
+    && pip install --no-cache-dir ./app/wordcount
 
 # Runtime: slim, no compiler. It copies the builder's venv and never runs pip itself.
 FROM python:3.11-slim-bookworm

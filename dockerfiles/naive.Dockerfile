@@ -28,9 +28,14 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # so pip must be told to trust its host. Unset, pip asks PyPI.
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
-# App and dev tools alike (jupyter, pytest, black...); the base's gcc compiles wordcount.
+# App and dev tools alike (jupyter, pytest, black...), from app/requirements.lock: every package
+# app/requirements.txt pulls in, at one version, with the sha256 of each of its files (written by
+# `python -m workshop lock`). A build next month installs the same files; a file that changed on
+# the index stops the build. Hash mode installs no folders: wordcount comes after, compiled by
+# the base's gcc.
 RUN pip install --no-cache-dir --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
-    && pip install --no-cache-dir -r app/requirements.txt
+    && pip install --no-cache-dir --require-hashes -r app/requirements.lock \
+    && pip install --no-cache-dir ./app/wordcount
 
 # Classify the sample file once and exit.
 CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]

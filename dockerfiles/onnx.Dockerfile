@@ -16,13 +16,13 @@ FROM python:3.11-bookworm AS exporter
 RUN python -m venv /opt/export
 ENV PATH=/opt/export/bin:$PATH
 WORKDIR /srv
-COPY app/export-requirements.txt app/torch-requirements.txt app/
+COPY app/export-requirements.lock app/torch-requirements.txt app/
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
-    && pip install -r app/export-requirements.txt
+    && pip install --require-hashes -r app/export-requirements.lock
 
 # The model from the Hub, as in production.Dockerfile (the exporter has huggingface_hub).
 FROM exporter AS model-from-hub
@@ -48,19 +48,20 @@ COPY app/export_onnx.py app/
 ARG QUANTIZE=""
 RUN python app/export_onnx.py /model /onnx ${QUANTIZE:+--$QUANTIZE}
 
-# The runtime's venv: what app/onnx-requirements.txt names, and what those packages pull in.
+# The runtime's venv: what app/onnx-requirements.txt names and what those packages pull in (its lock).
 # Built on Debian 12 (bookworm), the release final.Dockerfile runs it on: what pip compiles here
 # must load with that release's C library. (python:3.11 alone now means Debian 13, trixie.)
 FROM python:3.11-bookworm AS venv
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /srv
-COPY app/onnx-requirements.txt app/
+COPY app/onnx-requirements.lock app/
 COPY app/wordcount/ app/wordcount/
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install -r app/onnx-requirements.txt
+    pip install --require-hashes -r app/onnx-requirements.lock \
+    && pip install ./app/wordcount
 
 # Everything in that venv the app never loads, deleted: dockerfiles/onnx.prune lists each cut
 # and why. Their own stage, so `--target venv` keeps the whole venv to measure against.

@@ -33,7 +33,8 @@ ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 # App and dev tools alike (jupyter, pytest, black...); wordcount needs gcc, which slim lacks.
 RUN pip install --no-cache-dir --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
-    && pip install --no-cache-dir -r app/requirements.txt
+    && pip install --no-cache-dir --require-hashes -r app/requirements.lock \
+    && pip install --no-cache-dir ./app/wordcount
 
 # Classify the sample file once and exit.
 CMD ["python", "app/predictor.py", "app/sample_data/sample_text.txt"]

@@ -42,7 +42,8 @@ RUN set -eux; \
         libc6-dev \
     ; \
     pip install --no-cache-dir --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt; \
-    pip install --no-cache-dir -r app/requirements.txt; \
+    pip install --no-cache-dir --require-hashes -r app/requirements.lock; \
+    pip install --no-cache-dir ./app/wordcount; \
     apt-get purge -y --auto-remove \
         gcc \
         libc6-dev \

@@ -163,3 +163,16 @@ def test_a_learner_joins_the_rooms_cache_with_the_command_the_cache_prints(tmp_p
                           capture_output=True, text=True, check=False)
     assert done.returncode == 1 and f"no package cache answers at {nobody}/health" in done.stderr, done.stderr
     assert settings.read_text() == before
+
+
+def test_prefetch_asks_for_what_the_images_install_at_the_locks_versions():
+    """The cache is filled with torch's pin and each image lock's packages (markers kept, hashes and
+    line continuations dropped); wordcount, a folder built in the image, is not asked for."""
+    files = {path.name: classroom.requirements(path) for path in classroom.REQUIREMENT_FILES}
+    assert files["torch-requirements.txt"] == ["torch==2.13.0"]
+    runtime = files["runtime-requirements.lock"]
+    assert "transformers==5.24.0" in runtime and "flask==3.1.3" in runtime
+    assert not [line for line in runtime if "--hash" in line or line.endswith("\\") or not re.match(r"[\w.-]+==", line)]
+    assert not [line for name, lines in files.items() if name != "torch-requirements.txt"
+                for line in lines if line.startswith(("wordcount", "torch=="))]
+    assert "torch==2.13.0" in classroom.requirements(config.REPO_ROOT / "app" / "runtime-requirements.txt")

@@ -70,7 +70,7 @@ def test_every_dockerfile_that_runs_pip_declares_the_download_args():
         if "pip install" not in text:
             continue
         installs_torch = any(re.search(r"^torch\b", (REPO_ROOT / name).read_text(), re.MULTILINE)
-                             for name in set(re.findall(r"app/[\w-]*requirements\.txt", text)))
+                             for name in set(re.findall(r"app/[\w-]*requirements\.(?:txt|lock)", text)))
         wanted = {"PIP_INDEX_URL", "PIP_TRUSTED_HOST"} | ({"TORCH_INDEX_URL"} if installs_torch else set())
         absent = {arg for arg in wanted if f"ARG {arg}" not in text}
         if absent:

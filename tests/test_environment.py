@@ -1,5 +1,6 @@
 """environment.yml (conda, for learners) and requirements.txt (pip, for CI) pin the same packages,
-and requirements.lock (what setup.sh installs, hashed) has every pin at its version."""
+and each lock (requirements.lock, what setup.sh installs; app/*.lock, what the images install; all
+hashed) has every pin at its version."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import shutil
 import pytest
 import yaml
 
-from workshop import lock
+from workshop import lock, requirements
 from workshop.config import REPO_ROOT
 
 #: conda-forge names that differ from the PyPI name of the same package.
@@ -27,7 +28,7 @@ def requirements_pins(text: str) -> dict[str, str]:
             continue
         match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s;]+)", line)
         assert match, f"requirements.txt: {line!r} is not pinned as name==version"
-        pins[lock.key(match[1])] = match[2]
+        pins[requirements.key(match[1])] = match[2]
     return pins
 
 
@@ -46,7 +47,7 @@ def environment_pins(text: str) -> dict[str, str]:
         if name in NOT_PINNED:
             continue
         assert match[2], f"environment.yml: {entry!r} has no version pin"
-        pins[lock.key(name)] = match[2]
+        pins[requirements.key(name)] = match[2]
     return pins
 
 
@@ -75,40 +76,55 @@ def test_drift_is_detected_in_either_section():
 
 
 def test_a_package_pinned_in_several_requirement_files_has_one_version():
-    """The host's requirements, the images' (app/) and the transfer app's agree on every package they
-    share: an image and the notebooks never run two versions of the same library."""
-    files = [REPO_ROOT / "requirements.txt", REPO_ROOT / "requirements-dev.txt",
-             *sorted((REPO_ROOT / "app").glob("*requirements.txt")),
+    """The host's requirements and lock, the images' (app/) and the transfer app's agree on every
+    package they share: an image and the notebooks never run two versions of the same library."""
+    files = [REPO_ROOT / "requirements.txt", REPO_ROOT / "requirements-dev.txt", REPO_ROOT / "requirements.lock",
+             *sorted((REPO_ROOT / "app").glob("*requirements.txt")), *sorted((REPO_ROOT / "app").glob("*.lock")),
              *sorted((REPO_ROOT / "exercises" / "transfer-app").glob("*requirements.txt"))]
     seen: dict[str, dict[str, str]] = {}
     for path in files:
-        for line in path.read_text().splitlines():
-            if match := re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", line.split("#", 1)[0].strip()):
-                seen.setdefault(lock.key(match[1]), {})[str(path.relative_to(REPO_ROOT))] = match[2]
+        for name, version in requirements.pins(path.read_text()).items():
+            seen.setdefault(name, {})[str(path.relative_to(REPO_ROOT))] = version
     differ = {name: where for name, where in seen.items() if len(set(where.values())) > 1}
     assert not differ, f"one package, several versions: {differ}"
     assert seen["torch"] == {"requirements.txt": "2.13.0", "app/torch-requirements.txt": "2.13.0"}
+    assert len(seen["huggingface-hub"]) == 5, "transformers' hub client is in the host's lock and the images' four"
 
 
-def test_the_lock_has_every_pin_at_its_version_and_every_package_hashed():
-    """requirements.lock, which setup.sh installs with --require-hashes, was written from today's pins."""
+def _copy_lock_sources(root):
+    """Every lock and what it is resolved from (wordcount's folder too, which uv reads), under `root`."""
+    for entry in lock.LOCKS:
+        for name in (*entry.sources, entry.path):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(REPO_ROOT / name, root / name)
+    shutil.copy(REPO_ROOT / "app" / "torch-requirements.txt", root / "app")
+    shutil.copytree(REPO_ROOT / "app" / "wordcount", root / "app" / "wordcount",
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "*.so"))
+
+
+def test_every_lock_has_every_pin_at_its_version_and_every_package_hashed():
+    """requirements.lock (setup.sh) and app/*.lock (the Dockerfiles), installed with --require-hashes,
+    were written from today's pins."""
     assert lock.problems() == []
 
 
 def test_a_lock_out_of_step_with_the_pins_is_named(tmp_path):
-    """A pin changed without `python -m workshop lock` (torch's too), a requirement that is no pin, a
-    package without hashes, an entry gone that another needs, or torch in the lock (setup.sh installs
-    it on its own): each is a sentence naming the package and what to do."""
-    for name in (*lock.SOURCES, lock.LOCK):
-        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    """A pin changed without `python -m workshop lock` (torch's too, in the file a source includes), a
+    requirement that is no pin, a package without hashes, an entry gone that another needs, or torch
+    in the lock (it is installed on its own): each is a sentence naming the lock, the package and
+    what to do. A local folder (`./app/wordcount`) is no pin and no problem: it is left out."""
+    _copy_lock_sources(tmp_path)
     assert lock.problems(tmp_path) == []
-    requirements = tmp_path / "requirements.txt"
-    text = requirements.read_text().replace("flask==3.1.3", "flask==3.1.2").replace("torch==2.13.0", "torch==2.14.0")
-    requirements.write_text(text + "newpkg>=1.0\n")
-    locked = tmp_path / lock.LOCK
+    host = tmp_path / "requirements.txt"
+    text = host.read_text().replace("flask==3.1.3", "flask==3.1.2").replace("torch==2.13.0", "torch==2.14.0")
+    host.write_text(text + "newpkg>=1.0\n")
+    image = tmp_path / "app" / "onnx-requirements.txt"
+    image.write_text(image.read_text().replace("tokenizers==0.23.3", "tokenizers==0.23.4"))
+    locked = tmp_path / "requirements.lock"
     text = locked.read_text()
     # docker loses its hashes; jinja2 (which markupsafe's entry names as needing it) its whole entry
-    for name, version, left in (("docker", "7.1.0", "docker==7.1.0\n"), ("jinja2", lock.pins(text)["jinja2"], "")):
+    for name, version, left in (("docker", "7.1.0", "docker==7.1.0\n"),
+                                ("jinja2", requirements.pins(text)["jinja2"], "")):
         entry = re.search(rf"^{name}=={re.escape(version)} \\\n(?:    --hash=.*\n)+(?:    #.*\n)*", text, re.MULTILINE)
         assert entry, f"the lock's {name} entry is not where this test looks for it"
         text = text.replace(entry[0], left)
@@ -118,22 +134,41 @@ def test_a_lock_out_of_step_with_the_pins_is_named(tmp_path):
         "requirements.txt: 'newpkg>=1.0' is not pinned as name==version, so the lock cannot be checked against it",
         "requirements.txt pins torch==2.14.0, requirements.lock was resolved with 2.13.0: run `python -m workshop lock`",
         "requirements.txt pins flask==3.1.2, requirements.lock has 3.1.3: run `python -m workshop lock`",
-        "requirements.lock has torch, which setup.sh installs on its own before the lock",
+        "requirements.lock has torch, which setup.sh and CI install on its own before the lock",
         "requirements.lock: docker has no hash (pip's --require-hashes would refuse the install)",
         "requirements.lock: jinja2 is named as a requirer but has no entry: run `python -m workshop lock`",
+        "app/onnx-requirements.txt pins tokenizers==0.23.4, app/onnx-requirements.lock has 0.23.3: "
+        "run `python -m workshop lock`",
     ], found
-    (tmp_path / lock.LOCK).unlink()
-    assert lock.problems(tmp_path) == ["requirements.lock is missing: run `python -m workshop lock`"]
+    (tmp_path / "app" / "torch-requirements.txt").write_text("torch==2.14.0\n")
+    assert "app/export-requirements.txt pins torch==2.14.0, app/export-requirements.lock was resolved with 2.13.0: " \
+           "run `python -m workshop lock`" in lock.problems(tmp_path)
+    (tmp_path / "requirements.lock").unlink()
+    assert lock.problems(tmp_path)[0] == "requirements.lock is missing: run `python -m workshop lock`"
 
 
-def test_the_lock_is_what_the_lock_command_writes_today(tmp_path):
-    """`python -m workshop lock` run again (uv against PyPI, keeping the lock's versions) writes the
-    same file: no package was added to, dropped from or changed in the pins' tree since."""
+def test_every_lock_is_what_the_lock_command_writes_today(tmp_path):
+    """`python -m workshop lock` run again (uv against PyPI, keeping the locks' versions) writes the
+    same files: no package was added to, dropped from or changed in the pins' trees since."""
     pytest.importorskip("uv", reason="uv is pinned in requirements-dev.txt (pip install -r requirements-dev.txt)")
-    for name in (*lock.SOURCES, lock.LOCK):
-        shutil.copy(REPO_ROOT / name, tmp_path / name)
-    written = lock.write(tmp_path).read_text()
-    assert written == (REPO_ROOT / lock.LOCK).read_text(), "requirements.lock is stale: run `python -m workshop lock`"
+    _copy_lock_sources(tmp_path)
+    for path in lock.write(tmp_path):
+        name = str(path.relative_to(tmp_path))
+        assert path.read_text() == (REPO_ROOT / name).read_text(), f"{name} is stale: run `python -m workshop lock`"
+
+
+def test_every_image_installs_its_packages_from_a_lock_with_hashes():
+    """Each `pip install -r` of a Dockerfile reads a lock with --require-hashes, but torch's own
+    install (PyTorch's CPU index, whose files are not PyPI's); folders (wordcount) come after."""
+    unlocked = []
+    for path in sorted((REPO_ROOT / "dockerfiles").glob("*.Dockerfile")):
+        commands = re.split(r"&&|;|\n", path.read_text().replace("\\\n", " "))
+        for command in (c for c in commands if "pip install" in c and " -r " in c):
+            source = re.search(r" -r (\S+)", command)[1]
+            if source != "app/torch-requirements.txt" and not (source.endswith(".lock") and "--require-hashes" in command):
+                unlocked.append(f"{path.name}: {' '.join(command.split())}")
+    assert unlocked == []
+    assert "--require-hashes -r app/onnx-requirements.lock" in (REPO_ROOT / "dockerfiles" / "final.Dockerfile").read_text()
 
 
 def test_a_cuda_torch_is_refused_as_the_source_of_torchs_requirements(monkeypatch):

@@ -474,7 +474,7 @@ COPY samples/ samples/
 
 CMD ["python", "-m", "yamlstats", "samples/training.yaml"]
 """, (), "cannot load libyaml-0.so.2"),
-    "04-cache-order": ("dockerfiles/multistage.Dockerfile", "COPY app/runtime-requirements.txt app/", """\
+    "04-cache-order": ("dockerfiles/multistage.Dockerfile", "COPY app/runtime-requirements.lock app/", """\
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from workshop import lock
+from workshop import lock, requirements
 from workshop.config import REPO_ROOT
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
@@ -44,12 +44,12 @@ MODULES = sorted((REPO_ROOT / "workshop").glob("*.py"))
 def test_every_import_is_declared(path):
     """Each third-party module is provided by a declared distribution: `dependencies`, or the
     module's own extra."""
-    declared = {lock.key(name) for name in PYPROJECT["dependencies"]}
+    declared = {requirements.key(name) for name in PYPROJECT["dependencies"]}
     if extra := EXTRA_OF.get(path.stem):
-        declared |= {lock.key(name) for name in PYPROJECT["optional-dependencies"][extra]}
+        declared |= {requirements.key(name) for name in PYPROJECT["optional-dependencies"][extra]}
     providers = packages_distributions()
     for module in _third_party_imports(path):
-        dists = {lock.key(dist) for dist in providers.get(module, [module])}
+        dists = {requirements.key(dist) for dist in providers.get(module, [module])}
         assert dists & declared, f"workshop/{path.name} imports {module} ({', '.join(sorted(dists))}), " \
                                  "which pyproject.toml does not declare for it"
 
@@ -86,11 +86,12 @@ def test_no_module_imports_one_that_imports_it_back():
 
 
 def test_every_declared_name_has_one_pin():
-    pins = {name: version for source in lock.SOURCES for name, version in lock.pins((REPO_ROOT / source).read_text()).items()}
+    pins = {name: version for source in lock.LOCKS[0].sources
+            for name, version in requirements.pins((REPO_ROOT / source).read_text()).items()}
     names = PYPROJECT["dependencies"] + [name for extra in PYPROJECT["optional-dependencies"].values() for name in extra]
     for name in names:
         assert not re.search(r"[<>=!~]", name), f"pyproject.toml pins {name}: pins live in requirements.txt"
-        assert lock.key(name) in pins, f"{name} is declared in pyproject.toml but pinned in no requirements file"
+        assert requirements.key(name) in pins, f"{name} is declared in pyproject.toml but pinned in no requirements file"
 
 
 def test_pip_install_in_an_empty_venv_imports_every_module(tmp_path):

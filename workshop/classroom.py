@@ -29,15 +29,17 @@ import urllib.request
 from pathlib import Path
 
 from workshop import config
+from workshop.requirements import folders, source_lines
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5000
 PYPI_INDEX = f"{config.PYPI_INDEX}/"
 
-#: What the images install (app/); `./app/wordcount` lines are skipped: it is built in the image.
+#: What the images install (app/): torch, then each lock, at the versions the lock pins.
 REQUIREMENT_FILES = tuple(config.REPO_ROOT / "app" / name for name in (
-    "requirements.txt", "runtime-requirements.txt", "onnx-requirements.txt", "export-requirements.txt"))
+    "torch-requirements.txt", "requirements.lock", "runtime-requirements.lock", "onnx-requirements.lock",
+    "export-requirements.lock"))
 
 #: The images run Debian bookworm (glibc 2.36), where pip takes manylinux wheels from glibc 2.17
 #: (manylinux2014) up to 2.36. `pip download --platform` does not expand PEP 600 tags: list them.
@@ -111,12 +113,10 @@ def lan_address() -> str:
 
 
 def requirements(path: Path) -> list[str]:
-    """The requirement lines of `path`, and of the files it includes (`-r torch-requirements.txt`,
-    read beside it, as pip does), without comments and local paths."""
-    lines = [line.split(" #")[0].strip() for line in path.read_text().splitlines()]
-    included = [line.split(None, 1)[1] for line in lines if line.startswith("-r ")]
-    return [line for line in lines if line and not line.startswith(("#", ".", "/", "-"))] + [
-        line for name in included for line in requirements(path.parent / name)]
+    """The requirement lines of `path` (a requirements file or a lock) and of the files it includes,
+    without local folders (wordcount is built in the image)."""
+    lines = source_lines(path)
+    return [line for line in lines if line not in folders(lines)]
 
 
 def prefetch(cache_url: str, requirement_files=REQUIREMENT_FILES, platforms=None) -> tuple[int, int]:

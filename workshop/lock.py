@@ -1,21 +1,23 @@
-"""``python -m workshop lock``: requirements.lock, every package of the workshop's own environment
-with its version and the sha256 of each of its files, which setup.sh and CI install with
-``pip install --require-hashes``.
+"""``python -m workshop lock``: every package of the workshop's own environment and of each image,
+with its version and the sha256 of each of its files, in lock files that setup.sh, CI and the
+Dockerfiles install with ``pip install --require-hashes``.
 
-requirements.txt and requirements-dev.txt pin, by name, what the workshop uses; what those packages
-pull in is resolved here once, by uv, for every platform (Linux, macOS and Windows; a marker on a
-line says where it applies), and written down with the hash of every file PyPI has for that
-version. Two machines a month apart then install the same files, and a file that changed on the
-index stops the install instead of running.
+The requirement files pin, by name, what the workshop and the images use; what those packages pull
+in is resolved here once, by uv, for every platform (Linux on x86_64 and arm64 for the images, and
+macOS and Windows for a laptop; a marker on a line says where it applies), and written down with the
+hash of every file PyPI has for that version. Two builds a month apart then install the same files,
+and a file that changed on the index stops the install instead of running.
 
-torch is left out of the lock and installed before it, on its own, from PyTorch's CPU index (README,
-"Installing torch"): PyPI's torch for Linux would bring the CUDA libraries with it. Its own
-dependencies are in the lock: uv is told torch's requirements as the CPU build installed here
-declares them (the lock's third line records them), so it never resolves PyPI's CUDA build.
+torch is left out of every lock and installed before it, on its own, from PyTorch's CPU index (README,
+"Installing torch"): PyPI's torch for Linux would bring the CUDA libraries with it, and the CPU
+index's files are not PyPI's. Its own dependencies are in the locks: uv is told torch's requirements
+as the CPU build installed here declares them (a lock's third line records them), so it never
+resolves PyPI's CUDA build. A local folder (the images' `./app/wordcount`) is left out too: pip's
+hash mode installs no folders, so the Dockerfiles install it after the lock.
 
-uv keeps the versions the lock already has wherever the pins allow them (the set the tests last
+uv keeps the versions a lock already has wherever the pins allow them (the set the tests last
 passed with); ``--upgrade`` takes the newest instead. ``python -m workshop lock --check`` (and
-tests/test_environment.py) fails when the lock no longer matches the pins.
+tests/test_environment.py) fails when a lock no longer matches its pins.
 """
 
 from __future__ import annotations
@@ -27,71 +29,85 @@ import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from workshop import config
+from workshop.requirements import PIN, folders, key, pins, source_lines
 from workshop.torchcost import is_cuda
 
-#: What setup.sh installs, by name and version.
-SOURCES = ("requirements.txt", "requirements-dev.txt")
-LOCK = "requirements.lock"
-#: Installed before the lock, on its own, from PyTorch's CPU index.
-LEFT_OUT = "torch"
-#: The lock's own record of the torch it was resolved with: its pin and its requirements (JSON).
-_TORCH_LINE = re.compile(rf"^# {LEFT_OUT}==(\S+), left out \(setup\.sh installs it first\), requires: (\[.*\])$", re.MULTILINE)
 
-_PIN = re.compile(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;\\]+)")
+@dataclass(frozen=True)
+class Lock:
+    """One lock file: where it is, the requirement files it is resolved from, and who installs it."""
+
+    path: str
+    sources: tuple[str, ...]
+    installer: str
+
+
+#: Paths from the repo root. The images' files are read by pip in /srv, as the Dockerfiles copy them.
+LOCKS = (
+    Lock("requirements.lock", ("requirements.txt", "requirements-dev.txt"), "setup.sh and CI"),
+    Lock("app/requirements.lock", ("app/requirements.txt",), "the naive and slim images"),
+    Lock("app/runtime-requirements.lock", ("app/runtime-requirements.txt",), "the multi-stage images"),
+    Lock("app/export-requirements.lock", ("app/export-requirements.txt",), "the ONNX images' exporter"),
+    Lock("app/onnx-requirements.lock", ("app/onnx-requirements.txt",), "the ONNX images' runtime"),
+)
+#: Installed before each lock, on its own, from PyTorch's CPU index.
+LEFT_OUT = "torch"
+#: A lock's own record of the torch it was resolved with: its pin and its requirements (JSON).
+_TORCH_LINE = re.compile(rf"^# {LEFT_OUT}==(\S+), left out \(installed first, on its own\), requires: (\[.*\])$",
+                         re.MULTILINE)
+
 #: A package a lock entry is there for ("# via jinja2" or "#   jinja2" under "# via").
 _VIA = re.compile(r"^    #(?: via|  ) ([A-Za-z0-9][A-Za-z0-9_.-]*)$", re.MULTILINE)
-
-
-def key(name: str) -> str:
-    """A package's name as pip compares them (PEP 503): lower case, runs of -_. as one -."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def pins(text: str) -> dict[str, str]:
-    """The `name==version` lines of a requirements file (or a lock), by normalised name."""
-    return {key(match[1]): match[2] for line in text.splitlines() if (match := _PIN.match(line.strip()))}
 
 
 def unhashed(text: str) -> list[str]:
     """The packages of a lock that have no --hash line: pip would refuse the whole install."""
     blocks = re.split(r"\n(?=[A-Za-z0-9])", text)
-    return [block.split("=", 1)[0] for block in blocks if _PIN.match(block) and "--hash=sha256:" not in block]
+    return [block.split("=", 1)[0] for block in blocks if PIN.match(block) and "--hash=sha256:" not in block]
 
 
 def problems(root: Path | None = None) -> list[str]:
-    """What is wrong with the lock against the pins it was made from: each a sentence, empty when it matches."""
+    """What is wrong with the locks against the pins they were made from: each a sentence, empty when all match."""
     root = root or config.REPO_ROOT
-    path = root / LOCK
+    return [found for entry in LOCKS for found in _problems(root, entry)]
+
+
+def _problems(root: Path, entry: Lock) -> list[str]:
+    path = root / entry.path
     if not path.is_file():
-        return [f"{LOCK} is missing: run `python -m workshop lock`"]
+        return [f"{entry.path} is missing: run `python -m workshop lock`"]
     text = path.read_text()
     locked = pins(text)
     found = []
-    for source in SOURCES:
-        source_text = (root / source).read_text()
-        lines = [line.split("#", 1)[0].strip() for line in source_text.splitlines()]
+    for source in entry.sources:
+        lines = source_lines(root / source)
         found += [f"{source}: {line!r} is not pinned as name==version, so the lock cannot be checked against it"
-                  for line in lines if line and not _PIN.match(line)]
-        for name, version in pins(source_text).items():
+                  for line in lines if not PIN.match(line) and line not in folders(lines)]
+        for name, version in pins("\n".join(lines)).items():
             if name == LEFT_OUT:
                 if not (torch := _TORCH_LINE.search(text)):
-                    found.append(f"{LOCK} does not say which {LEFT_OUT} it was resolved with: run `python -m workshop lock`")
+                    found.append(f"{entry.path} does not say which {LEFT_OUT} it was resolved with: "
+                                 "run `python -m workshop lock`")
                 elif torch[1] != version:
-                    found.append(f"{source} pins {LEFT_OUT}=={version}, {LOCK} was resolved with {torch[1]}: "
+                    found.append(f"{source} pins {LEFT_OUT}=={version}, {entry.path} was resolved with {torch[1]}: "
                                  "run `python -m workshop lock`")
                 continue
             if name not in locked:
-                found.append(f"{source} pins {name}=={version}, which {LOCK} does not have: run `python -m workshop lock`")
+                found.append(f"{source} pins {name}=={version}, which {entry.path} does not have: "
+                             "run `python -m workshop lock`")
             elif locked[name] != version:
-                found.append(f"{source} pins {name}=={version}, {LOCK} has {locked[name]}: run `python -m workshop lock`")
+                found.append(f"{source} pins {name}=={version}, {entry.path} has {locked[name]}: "
+                             "run `python -m workshop lock`")
     if LEFT_OUT in locked:
-        found.append(f"{LOCK} has {LEFT_OUT}, which setup.sh installs on its own before the lock")
-    found += [f"{LOCK}: {name} has no hash (pip's --require-hashes would refuse the install)" for name in unhashed(text)]
+        found.append(f"{entry.path} has {LEFT_OUT}, which {entry.installer} install on its own before the lock")
+    found += [f"{entry.path}: {name} has no hash (pip's --require-hashes would refuse the install)"
+              for name in unhashed(text)]
     wanted = {key(name) for name in _VIA.findall(text)} - {LEFT_OUT}
-    found += [f"{LOCK}: {name} is named as a requirer but has no entry: run `python -m workshop lock`"
+    found += [f"{entry.path}: {name} is named as a requirer but has no entry: run `python -m workshop lock`"
               for name in sorted(wanted - set(locked))]
     return found
 
@@ -113,30 +129,37 @@ def torch_requirements(pinned: str) -> list[str]:
     return requires
 
 
-def write(root: Path | None = None, *, upgrade: bool = False) -> Path:
-    """Resolve SOURCES with uv and write the lock beside them (keeping its versions unless `upgrade`)."""
+def write(root: Path | None = None, *, upgrade: bool = False) -> list[Path]:
+    """Resolve each lock's sources with uv and write the lock (keeping its versions unless `upgrade`)."""
     root = root or config.REPO_ROOT
-    pinned = pins((root / SOURCES[0]).read_text())[LEFT_OUT]
+    pinned = pins((root / "app" / "torch-requirements.txt").read_text())[LEFT_OUT]
     requires = torch_requirements(pinned)
     # uv's `dependency-metadata`: torch's requirements stated here rather than read from an index,
     # where PyPI's build for Linux declares the CUDA libraries. TOML strings are JSON strings.
     metadata = (f'[[dependency-metadata]]\nname = "{LEFT_OUT}"\nversion = "{pinned}"\n'
                 f"requires-dist = {json.dumps(requires)}\n")
+    written = []
     with tempfile.TemporaryDirectory() as tmp:
         settings = Path(tmp) / "uv.toml"
         settings.write_text(metadata)
-        subprocess.run(
-            [sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--config-file", str(settings),
-             "--universal", "--python-version", "3.11", "--generate-hashes", "--index-url", config.PYPI_INDEX,
-             "--no-emit-package", LEFT_OUT, "--custom-compile-command", "python -m workshop lock",
-             *(["--upgrade"] if upgrade else []), *SOURCES, "--output-file", LOCK],
-            cwd=root, check=True)
-    # uv's header is two comment lines; what it was told about torch goes under them.
-    path = root / LOCK
-    generated_by, command, rest = path.read_text().split("\n", 2)
-    torch = f"# {LEFT_OUT}=={pinned}, left out (setup.sh installs it first), requires: {json.dumps(requires)}"
-    path.write_text("\n".join([generated_by, command, torch, rest]))
-    return path
+        for entry in LOCKS:
+            lines = [line for source in entry.sources for line in source_lines(root / source)]
+            left_out = [LEFT_OUT, *(Path(folder).name for folder in folders(lines))]
+            subprocess.run(
+                [sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--config-file", str(settings),
+                 "--universal", "--python-version", "3.11", "--generate-hashes", "--index-url", config.PYPI_INDEX,
+                 *(f"--no-emit-package={name}" for name in left_out),
+                 "--custom-compile-command", "python -m workshop lock",
+                 *(["--upgrade"] if upgrade else []), *entry.sources, "--output-file", entry.path],
+                cwd=root, check=True)
+            path = root / entry.path
+            if LEFT_OUT in pins("\n".join(lines)):
+                # uv's header is two comment lines; what it was told about torch goes under them.
+                generated_by, command, rest = path.read_text().split("\n", 2)
+                torch = f"# {LEFT_OUT}=={pinned}, left out (installed first, on its own), requires: {json.dumps(requires)}"
+                path.write_text("\n".join([generated_by, command, torch, rest]))
+            written.append(path)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.check:
         try:
-            print(f"wrote {write(upgrade=args.upgrade)}")
+            for path in write(upgrade=args.upgrade):
+                print(f"wrote {path.relative_to(config.REPO_ROOT)}")
         except LookupError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
@@ -157,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     if found := problems():
         print("\n".join(found), file=sys.stderr)
         return 1
-    print(f"{LOCK} matches {' and '.join(SOURCES)}")
+    for entry in LOCKS:
+        print(f"{entry.path} matches {' and '.join(entry.sources)}")
     return 0
 
 

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from workshop import config, lock
+from workshop import config
+from workshop.requirements import pins
 
 #: Free disk the lessons need on Docker's disk: the peak of Docker's disk use (images, build
 #: cache, containers, as the engine counts them) during a full `.ci/run` from a clean clone, which
@@ -210,7 +211,7 @@ def check_architecture() -> list[Result]:
 def check_packages(requirements: Path = config.REPO_ROOT / "requirements.txt") -> list[Result]:
     fix = "pip install -r requirements.txt (or: conda env update -f environment.yml)"
     results = []
-    for package, pinned in lock.pins(requirements.read_text(encoding="utf-8")).items():
+    for package, pinned in pins(requirements.read_text(encoding="utf-8")).items():
         try:
             installed = metadata.version(package)
         except metadata.PackageNotFoundError:
