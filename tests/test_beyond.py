@@ -31,8 +31,9 @@ def images() -> dict[str, str]:
 
 def test_build_args_for_passes_only_the_offline_args_a_dockerfile_declares(tmp_path, monkeypatch):
     """A stand-in reaches a Dockerfile only through an ARG it declares; explicit args win."""
-    monkeypatch.setattr(config, "BUILD_ARGS", {"TORCH_INDEX_URL": "http://127.0.0.1:1/simple",
-                                                       "MODEL_SOURCE": "model:local"})
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(
+        package_cache=None, local_torch_index="http://127.0.0.1:1/simple", model_image="model:local", model_dir=None))
+    assert config.BUILD_ARGS == {"TORCH_INDEX_URL": "http://127.0.0.1:1/simple", "MODEL_SOURCE": "model:local"}
     path = tmp_path / "Dockerfile"
     path.write_text("FROM scratch\narg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu\n")
     assert build_args_for(path) == {"TORCH_INDEX_URL": "http://127.0.0.1:1/simple"}

@@ -250,7 +250,7 @@ def test_offline_mode_mounts_the_model_read_only(batch_image):
 
 def test_online_mode_adds_no_model_options(monkeypatch):
     """Without a local model folder, model_options() is empty and images download their model themselves."""
-    monkeypatch.setattr(config, "MODEL_DIR", None)
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(model_dir=None))
     assert model_options() == {}
 
 

@@ -41,7 +41,7 @@ def tiny_image(tmp_path, tag: str, megabytes: int = 1) -> str:
 @pytest.mark.docker
 def test_ensure_builds_a_missing_lesson_image_once(monkeypatch):
     """A lesson that needs an earlier lesson's image builds it only when this machine lacks it."""
-    monkeypatch.setattr(config, "IMAGE_REPO", f"ensuretest-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(image_repo=f"ensuretest-{uuid.uuid4().hex[:8]}"))
     tag = f"{config.IMAGE_REPO}:final-debug"
     try:
         assert ensure("final-debug") == tag
@@ -145,7 +145,7 @@ def test_clean_stops_the_current_engine_and_deletes_its_data(tmp_path, monkeypat
     monkeypatch.setenv("WORKSHOP_ENGINE_DIR", str(base))
     monkeypatch.setenv("WORKSHOP_ENGINE_RUN", str(rundir))
     monkeypatch.setenv("WORKSHOP_ENGINE_BRIDGE", "wstest0")  # no such bridge: the real engine's stays
-    monkeypatch.setattr(config, "ENGINE_DIR", base)
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(engine_dir=base))
     try:
         said = housekeeping.clean_current_engine()
         with pytest.raises(ProcessLookupError):

@@ -237,7 +237,7 @@ def test_a_cold_build_ran_a_run_step_itself():
 @pytest.mark.docker
 def test_build_records_every_build_in_the_ledger(tmp_path, monkeypatch):
     """Each successful build appends one line; the first, with nothing cached, counts as cold."""
-    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)  # the ledger: tmp_path / builds.jsonl
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(cache_dir=tmp_path))  # the ledger: tmp_path / builds.jsonl
     dockerfile = tmp_path / "Dockerfile"
     marker = uuid.uuid4().hex  # unique per run: never in the build cache
     dockerfile.write_text(f"FROM debian:bookworm-slim\nRUN echo {marker} > /marker\n")
@@ -295,7 +295,7 @@ def test_compressed_sizes_and_waste_come_from_one_read(tmp_path, monkeypatch):
 
     image = "python:3.11-slim-bookworm"
     analysis_store.forget(get_image(image).id)
-    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(cache_dir=tmp_path))
     saves = []
     real = layers.saved_stream  # as analyze looks it up
 
@@ -315,7 +315,7 @@ def test_compressed_sizes_and_waste_come_from_one_read(tmp_path, monkeypatch):
 def test_measure_image_production_end_to_end(tmp_path, monkeypatch):
     """The production image measured briefly: two starts timed (the second container is the one
     measured under load), no errors, SST-2 accuracy well above chance, model baked in."""
-    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(cache_dir=tmp_path))
     try:
         get_image(f"{config.IMAGE_REPO}:production")
     except LookupError:
@@ -367,7 +367,7 @@ def test_reuse_shows_the_stored_row_only_for_the_same_image_and_settings(tmp_pat
     another image ID or other settings measure again; agreement follows this run's reference."""
     from types import SimpleNamespace
 
-    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(cache_dir=tmp_path))
     images = {"bert-classifier:a": SimpleNamespace(id="sha256:aaa", attrs={})}
     monkeypatch.setattr(journey.engine, "get_image", lambda tag: images[tag])
     measured = []
@@ -378,7 +378,7 @@ def test_reuse_shows_the_stored_row_only_for_the_same_image_and_settings(tmp_pat
                 "labels": ["POSITIVE", "NEGATIVE"], "agreement": 1.0}
 
     monkeypatch.setattr(journey, "_measure_image", fake_measure)
-    monkeypatch.setattr(config, "IMAGE_REPO", "bert-classifier")
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(image_repo="bert-classifier"))
     params = journey.Params(reuse=True, sentences=2)
     first = journey.measure_image("a", params, sentences=None)
     again = journey.measure_image("a", params, sentences=None, reference=["POSITIVE", "POSITIVE"])
@@ -394,14 +394,10 @@ def test_reuse_shows_the_stored_row_only_for_the_same_image_and_settings(tmp_pat
 
 def test_params_from_env_and_a_warmup_never_longer_than_the_measurement(monkeypatch):
     """WORKSHOP_JOURNEY_* override the notebook's choices; CI's 1 s loads warm up for 1 s, not 2."""
-    import os
-
-    for name in [n for n in os.environ if n.startswith("WORKSHOP_JOURNEY_")]:  # CI sets some
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(config, "JOURNEY_STARTS", None)  # config read CI's at import
-    monkeypatch.setenv("WORKSHOP_JOURNEY_SECONDS", "1")
-    monkeypatch.setenv("WORKSHOP_JOURNEY_REBUILD", "none")
-    monkeypatch.setenv("WORKSHOP_JOURNEY_CPUS", "")
+    # Only these three set (CI sets some others), as config reads them: once, into its SETTINGS.
+    settings = config.Settings.from_env({"WORKSHOP_JOURNEY_SECONDS": "1", "WORKSHOP_JOURNEY_REBUILD": "none",
+                                         "WORKSHOP_JOURNEY_CPUS": ""})
+    monkeypatch.setattr(config, "SETTINGS", settings)
     params = journey.Params.from_env(seconds=10.0, starts=3, rebuild=("final",))
     assert (params.seconds, params.warmup, params.starts, params.rebuild, params.cpus) == (1.0, 1.0, 3, (), None)
     assert journey.Params(seconds=10.0).warmup == 2.0

@@ -473,7 +473,7 @@ def test_a_stored_analysis_serves_the_next_run_and_clean_forgets_it(images, monk
     files earlier versions of the cache stored for that image."""
     from workshop import analysis_store, layers
 
-    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(cache_dir=tmp_path))
     first = analyze(images["delete-file"])
     analysis_store._cache.clear()  # what a new kernel starts with
 
@@ -584,7 +584,7 @@ def test_a_full_disk_while_the_engine_writes_the_image_out_is_a_disk_full_error(
     learner gets DiskFull with the free-space hint, not a raw APIError."""
     from workshop import analysis_store, savestream
 
-    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)  # nothing stored from an earlier read
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(cache_dir=tmp_path))  # nothing stored from an earlier read
     analysis_store._cache.clear()
     monkeypatch.setattr(savestream, "_unix_socket", lambda api: str(tmp_path / "engine.sock"))  # the save request only
     with engine_that_answers(tmp_path / "engine.sock", 500, FULL_DISK), \

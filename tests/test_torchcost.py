@@ -144,7 +144,8 @@ def test_cuda_build_command_overrides_an_arg_the_naive_dockerfile_declares():
 def test_figures_resolved_today_serve_the_rest_of_the_day(tmp_path, monkeypatch):
     """measure() keeps its figures for the day; measure_or_recorded() then resolves nothing for
     scenarios already resolved today, and resolves again for another one or on another day."""
-    monkeypatch.setattr(config, "CACHE_DIR", tmp_path)  # today's figures: tmp_path / torch-cost-today.json
+    # today's figures: tmp_path / torch-cost-today.json
+    monkeypatch.setattr(config, "SETTINGS", config.SETTINGS.replace(cache_dir=tmp_path))
     wheel = Wheel("torch", "2.13.0", "torch-2.13.0-cp311-cp311-linux.whl", 100)
     cost = Cost("torch", "linux/amd64", "PyPI", (wheel,))
     calls = []

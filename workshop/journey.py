@@ -68,7 +68,7 @@ MEASURED_STORE = "journey-measured.json"
 
 @dataclass
 class Params:
-    """What to measure and how long; `from_env` reads the notebook's WORKSHOP_JOURNEY_* variables."""
+    """What to measure and how long; `from_env` takes the notebook's WORKSHOP_JOURNEY_* settings."""
 
     #: Seconds of each load measurement (latency at concurrency 1, throughput at `concurrency`).
     seconds: float = 10.0
@@ -100,36 +100,36 @@ class Params:
 
     @classmethod
     def from_env(cls, **defaults: Any) -> Params:
-        """`defaults` (a notebook's choice), overridden by WORKSHOP_JOURNEY_SECONDS, _STARTS, _CPUS,
-        _READ_MAX_GB ("all" or GB), _COMPRESSED (0/1), _DIVE (auto/yes/no), _REBUILD (a comma
-        list, "all" or "none"), _SENTENCES and _REUSE (0/1)."""
-        env = os.environ.get
+        """`defaults` (a notebook's choice), overridden by the settings that are set (config.SETTINGS):
+        WORKSHOP_JOURNEY_SECONDS, _STARTS, _CPUS, _READ_MAX_GB ("all" or GB), _COMPRESSED (0/1),
+        _DIVE (auto/yes/no), _REBUILD (a comma list, "all" or "none"), _SENTENCES and _REUSE (0/1).
+        A caller whose own argument must win passes it to Params itself, as the command line does."""
+        settings = config.SETTINGS
         values: dict[str, Any] = {}
-        if seconds := env("WORKSHOP_JOURNEY_SECONDS"):
-            values["seconds"] = float(seconds)
-        if config.JOURNEY_STARTS:
-            values["starts"] = config.JOURNEY_STARTS
-        if env("WORKSHOP_JOURNEY_CPUS") is not None:
-            values["cpus"] = env("WORKSHOP_JOURNEY_CPUS") or None
-        if gb := env("WORKSHOP_JOURNEY_READ_MAX_GB"):
-            values["read_max_bytes"] = None if gb == "all" else int(float(gb) * 1e9)
-        if env("WORKSHOP_JOURNEY_COMPRESSED"):
-            values["compressed"] = env("WORKSHOP_JOURNEY_COMPRESSED") not in ("0", "no", "false")
-        if env("WORKSHOP_JOURNEY_DIVE"):
-            values["dive"] = env("WORKSHOP_JOURNEY_DIVE")
-        if names := env("WORKSHOP_JOURNEY_REBUILD"):
-            values["rebuild"] = _names(names)
-        if sentences := env("WORKSHOP_JOURNEY_SENTENCES"):
-            values["sentences"] = int(sentences)
-        if env("WORKSHOP_JOURNEY_REUSE"):
-            values["reuse"] = env("WORKSHOP_JOURNEY_REUSE") not in ("0", "no", "false")
+        if settings.journey_seconds is not None:
+            values["seconds"] = settings.journey_seconds
+        if settings.journey_starts:  # 0, like unset: the default
+            values["starts"] = settings.journey_starts
+        if settings.journey_cpus is not None:
+            values["cpus"] = settings.journey_cpus or None
+        if (gb := settings.journey_read_max_gb) is not None:
+            values["read_max_bytes"] = None if gb == "all" else int(gb * 1e9)
+        if settings.journey_compressed is not None:
+            values["compressed"] = settings.journey_compressed
+        if settings.journey_dive is not None:
+            values["dive"] = settings.journey_dive
+        if (names := settings.journey_rebuild) is not None:
+            values["rebuild"] = None if names == "all" else names
+        if settings.journey_sentences is not None:
+            values["sentences"] = settings.journey_sentences
+        if settings.journey_reuse is not None:
+            values["reuse"] = settings.journey_reuse
         return cls(**{**defaults, **values})
 
 
 def _names(text: str) -> tuple[str, ...] | None:
-    if text == "all":
-        return None
-    return () if text == "none" else tuple(n.strip() for n in text.split(",") if n.strip())
+    names = config.image_names(text)
+    return None if names == "all" else names
 
 
 def machine() -> dict[str, Any]:

@@ -135,8 +135,10 @@ def _stream_errors(lines: Iterable[dict]) -> str | None:
     return None
 
 
-def publish(names: Iterable[str], registry: str, *, repo: str = config.IMAGE_REPO) -> list[str]:
-    """Push REPO:NAME for each name to `registry` (HOST:PORT); return what was pushed."""
+def publish(names: Iterable[str], registry: str, *, repo: str | None = None) -> list[str]:
+    """Push REPO:NAME for each name to `registry` (HOST:PORT); return what was pushed. REPO: `repo`,
+    else config.IMAGE_REPO."""
+    repo = config.IMAGE_REPO if repo is None else repo
     client = engine.client()
     pushed = []
     for name in names:
@@ -153,10 +155,12 @@ def publish(names: Iterable[str], registry: str, *, repo: str = config.IMAGE_REP
     return pushed
 
 
-def pull(lesson: str, registry: str, *, repo: str = config.IMAGE_REPO) -> list[str]:
-    """Pull lesson `lesson`'s images from `registry` and name them as a local build would; return them."""
+def pull(lesson: str, registry: str, *, repo: str | None = None) -> list[str]:
+    """Pull lesson `lesson`'s images from `registry` and name them as a local build would (`repo`,
+    else config.IMAGE_REPO); return them."""
     from docker.errors import APIError, NotFound
 
+    repo = config.IMAGE_REPO if repo is None else repo
     client = engine.client()
     names = images_for(lesson)
     got = []
@@ -180,8 +184,10 @@ def pull(lesson: str, registry: str, *, repo: str = config.IMAGE_REPO) -> list[s
     return got
 
 
-def save(names: Iterable[str], folder: Path, *, repo: str = config.IMAGE_REPO) -> list[tuple[Path, int]]:
-    """`docker save` each REPO:NAME to FOLDER/REPO-NAME.tar; return the files and their sizes."""
+def save(names: Iterable[str], folder: Path, *, repo: str | None = None) -> list[tuple[Path, int]]:
+    """`docker save` each REPO:NAME to FOLDER/REPO-NAME.tar (REPO: `repo`, else config.IMAGE_REPO);
+    return the files and their sizes."""
+    repo = config.IMAGE_REPO if repo is None else repo
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name in names:
