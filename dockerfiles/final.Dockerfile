@@ -21,6 +21,7 @@ COPY app/export-requirements.lock app/torch-requirements.txt app/
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
+# torch alone, then the exporter's lock, hash-checked (naive.Dockerfile says why).
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
     && pip install --require-hashes -r app/export-requirements.lock
@@ -57,7 +58,10 @@ ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 # numpy from its source, without a BLAS library: the wheel brings OpenBLAS (28 MB in numpy.libs)
 # for matrix algebra, and the app's numpy only holds arrays and takes a softmax. Compiling it takes
-# a few minutes, once: pip's cache (the mount) keeps the wheel it builds for later builds.
+# a few minutes, once: pip's cache (the mount) keeps the wheel it builds for later builds (pip 23.1
+# or newer; the venv's pip is the one its Python bundles). The lock holds numpy's source archive's
+# hash too; the build tools pip fetches to compile it are not hash-checked (pip's hash mode does
+# not reach build dependencies). Then wordcount, a folder.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-binary numpy --config-settings=setup-args=-Dallow-noblas=true \
         --config-settings=setup-args=-Dblas=none --config-settings=setup-args=-Dlapack=none \

@@ -20,6 +20,7 @@ COPY app/export-requirements.lock app/torch-requirements.txt app/
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
+# torch alone, then the exporter's lock, hash-checked (naive.Dockerfile says why).
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
     && pip install --require-hashes -r app/export-requirements.lock
@@ -59,6 +60,7 @@ COPY app/onnx-requirements.lock app/
 COPY app/wordcount/ app/wordcount/
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
+# The runtime's lock, hash-checked (naive.Dockerfile says why), then wordcount, a folder.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --require-hashes -r app/onnx-requirements.lock \
     && pip install ./app/wordcount

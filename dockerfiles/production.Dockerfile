@@ -35,6 +35,8 @@ ARG PIP_TRUSTED_HOST
 # What the app imports, and nothing else. A BuildKit cache mount keeps pip's downloads between
 # builds without writing them into the layer (so no --no-cache-dir): after a change to the
 # requirements, pip downloads only what is new.
+# torch alone, then the rest from the image's lock, hash-checked (naive.Dockerfile says why), then
+# wordcount, a folder, which hash mode does not take.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
     && pip install --require-hashes -r app/runtime-requirements.lock \

@@ -32,6 +32,8 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 # App and dev tools alike (jupyter, pytest, black...); wordcount needs gcc, which slim lacks.
+# torch alone, then the rest from the image's lock, hash-checked (naive.Dockerfile says why), then
+# wordcount, a folder, which hash mode does not take.
 RUN pip install --no-cache-dir --no-deps --index-url "$TORCH_INDEX_URL" -r app/torch-requirements.txt \
     && pip install --no-cache-dir --require-hashes -r app/requirements.lock \
     && pip install --no-cache-dir ./app/wordcount

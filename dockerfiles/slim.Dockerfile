@@ -34,6 +34,8 @@ ARG PIP_TRUSTED_HOST
 # in ONE instruction: files removed by a later RUN still weigh in the layer that added them.
 # gcc and libc6-dev compile wordcount; the base image's Python brings its own headers (Python.h in
 # /usr/local/include), so Debian's python3-dev, headers of Debian's Python, is not needed.
+# torch alone, then the rest from the image's lock, hash-checked (naive.Dockerfile says why), then
+# wordcount, a folder, which hash mode does not take.
 # hadolint ignore=DL3008
 RUN set -eux; \
     apt-get update; \

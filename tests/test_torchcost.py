@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -133,12 +134,22 @@ def test_recorded_figures_load_and_add_up():
         assert measurement.cost(what, "linux/arm64", "PyPI").cuda_bytes > 1e9
 
 
-def test_cuda_build_command_overrides_an_arg_the_naive_dockerfile_declares():
-    """The instructor's CUDA build passes TORCH_INDEX_URL=PyPI, an ARG naive.Dockerfile declares (else it is ignored)."""
+def test_cuda_build_command_builds_the_naive_dockerfile_with_torchs_dependencies_from_pypi():
+    """The instructor's CUDA build passes TORCH_INDEX_URL=PyPI (an ARG naive.Dockerfile declares, else
+    it is ignored) and builds the naive Dockerfile with one change, made by the command's own sed:
+    torch's install without --no-deps, so it brings the nvidia-* wheels the image's lock leaves out."""
     command = torchcost.cuda_build_command()
-    assert command[command.index("--build-arg") + 1] == "TORCH_INDEX_URL=https://pypi.org/simple"
-    assert command[command.index("-t") + 1] == "bert-classifier:naive-cuda"
-    assert re.search(r"^ARG TORCH_INDEX_URL\b", config.dockerfile("naive").read_text(), re.M)
+    assert "--build-arg TORCH_INDEX_URL=https://pypi.org/simple " in command and " -f - " in command
+    assert "-t bert-classifier:naive-cuda " in command
+    naive = config.dockerfile("naive").read_text()
+    assert re.search(r"^ARG TORCH_INDEX_URL\b", naive, re.M)
+    sed = command.split(" | ")[0]
+    edited = subprocess.run(sed, shell=True, capture_output=True, text=True, check=True).stdout
+    changed = [(a, b) for a, b in zip(naive.splitlines(), edited.splitlines(), strict=True) if a != b]
+    assert len(changed) == 1, changed
+    before, after = changed[0]
+    assert "-r app/torch-requirements.txt" in after and "--no-deps" in before and "--no-deps" not in after
+    assert "--require-hashes -r app/requirements.lock" in edited
 
 
 def test_figures_resolved_today_serve_the_rest_of_the_day(tmp_path, monkeypatch):

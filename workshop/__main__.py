@@ -33,8 +33,8 @@
                           the instructor's classroom package cache (see README)
   cache prefetch [--cache URL]
                           fill a running cache with every wheel the images install
-  lock [--check]          write requirements.lock from requirements.txt and requirements-dev.txt
-                          (every package, with its hashes; --check: fail if it no longer matches)
+  lock [--check]          write requirements.lock and app/*.lock from the requirement files they
+                          lock (every package, with its hashes; --check: fail if one no longer matches)
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("cache", help="classroom package cache (instructors)", add_help=False)
     sub.add_parser("pull", help="a lesson's images from the room's registry", add_help=False)
     sub.add_parser("room", help="the room's registry and image tarballs (instructors)", add_help=False)
-    sub.add_parser("lock", help="write requirements.lock (every package, hashed) from the pins", add_help=False)
+    sub.add_parser("lock", help="write requirements.lock and app/*.lock (every package, hashed) from the pins", add_help=False)
 
     argv = sys.argv[1:] if argv is None else argv
     args, rest = parser.parse_known_args(argv)

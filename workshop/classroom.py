@@ -29,7 +29,7 @@ import urllib.request
 from pathlib import Path
 
 from workshop import config
-from workshop.requirements import folders, source_lines
+from workshop.requirements import LOCKS, TORCH_PIN, folders, source_lines
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,8 @@ DEFAULT_PORT = 5000
 PYPI_INDEX = f"{config.PYPI_INDEX}/"
 
 #: What the images install (app/): torch, then each lock, at the versions the lock pins.
-REQUIREMENT_FILES = tuple(config.REPO_ROOT / "app" / name for name in (
-    "torch-requirements.txt", "requirements.lock", "runtime-requirements.lock", "onnx-requirements.lock",
-    "export-requirements.lock"))
+REQUIREMENT_FILES = tuple(config.REPO_ROOT / name for name in (
+    TORCH_PIN, *(entry.path for entry in LOCKS if entry.path.startswith("app/"))))
 
 #: The images run Debian bookworm (glibc 2.36), where pip takes manylinux wheels from glibc 2.17
 #: (manylinux2014) up to 2.36. `pip download --platform` does not expand PEP 600 tags: list them.
@@ -132,10 +131,11 @@ def prefetch(cache_url: str, requirement_files=REQUIREMENT_FILES, platforms=None
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     with tempfile.TemporaryDirectory(prefix="workshop-prefetch-") as dest:
         for arch, tags in (platforms or PLATFORMS).items():
-            # One resolution per file, as each image resolves its own file.
+            # One download per file, without dependencies, as the images install them: torch alone,
+            # then each lock, which has every package its image installs.
             for path in requirement_files:
                 log.info("prefetching %s for linux %s through %s", path.name, arch, index)
-                command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-cache-dir",
+                command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-cache-dir", "--no-deps",
                            "--dest", dest, "--index-url", index, "--trusted-host", host,
                            "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
                            *(f"--platform={tag}" for tag in tags), *requirements(path)]

@@ -29,31 +29,12 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from workshop import config
-from workshop.requirements import PIN, folders, key, pins, source_lines
+from workshop.requirements import LOCKS, PIN, TORCH_PIN, Lock, folders, key, pins, source_lines
 from workshop.torchcost import is_cuda
 
-
-@dataclass(frozen=True)
-class Lock:
-    """One lock file: where it is, the requirement files it is resolved from, and who installs it."""
-
-    path: str
-    sources: tuple[str, ...]
-    installer: str
-
-
-#: Paths from the repo root. The images' files are read by pip in /srv, as the Dockerfiles copy them.
-LOCKS = (
-    Lock("requirements.lock", ("requirements.txt", "requirements-dev.txt"), "setup.sh and CI"),
-    Lock("app/requirements.lock", ("app/requirements.txt",), "the naive and slim images"),
-    Lock("app/runtime-requirements.lock", ("app/runtime-requirements.txt",), "the multi-stage images"),
-    Lock("app/export-requirements.lock", ("app/export-requirements.txt",), "the ONNX images' exporter"),
-    Lock("app/onnx-requirements.lock", ("app/onnx-requirements.txt",), "the ONNX images' runtime"),
-)
 #: Installed before each lock, on its own, from PyTorch's CPU index.
 LEFT_OUT = "torch"
 #: A lock's own record of the torch it was resolved with: its pin and its requirements (JSON).
@@ -89,7 +70,11 @@ def _problems(root: Path, entry: Lock) -> list[str]:
                   for line in lines if not PIN.match(line) and line not in folders(lines)]
         for name, version in pins("\n".join(lines)).items():
             if name == LEFT_OUT:
-                if not (torch := _TORCH_LINE.search(text)):
+                one_pin = pins((root / TORCH_PIN).read_text()).get(LEFT_OUT)
+                if source != TORCH_PIN and version != one_pin:
+                    found.append(f"{source} pins {LEFT_OUT}=={version}, {TORCH_PIN} (torch's pin for the images and "
+                                 f"the locks) has {one_pin}: make them the same")
+                elif not (torch := _TORCH_LINE.search(text)):
                     found.append(f"{entry.path} does not say which {LEFT_OUT} it was resolved with: "
                                  "run `python -m workshop lock`")
                 elif torch[1] != version:
@@ -132,7 +117,7 @@ def torch_requirements(pinned: str) -> list[str]:
 def write(root: Path | None = None, *, upgrade: bool = False) -> list[Path]:
     """Resolve each lock's sources with uv and write the lock (keeping its versions unless `upgrade`)."""
     root = root or config.REPO_ROOT
-    pinned = pins((root / "app" / "torch-requirements.txt").read_text())[LEFT_OUT]
+    pinned = pins((root / TORCH_PIN).read_text())[LEFT_OUT]
     requires = torch_requirements(pinned)
     # uv's `dependency-metadata`: torch's requirements stated here rather than read from an index,
     # where PyPI's build for Linux declares the CUDA libraries. TOML strings are JSON strings.
@@ -143,6 +128,11 @@ def write(root: Path | None = None, *, upgrade: bool = False) -> list[Path]:
         settings = Path(tmp) / "uv.toml"
         settings.write_text(metadata)
         for entry in LOCKS:
+            path = root / entry.path
+            if not path.exists() and entry is not LOCKS[0]:
+                # A new image lock starts from the host's: uv keeps its versions, so the notebooks
+                # and the images share every package they both have at one version.
+                path.write_text((root / LOCKS[0].path).read_text())
             lines = [line for source in entry.sources for line in source_lines(root / source)]
             left_out = [LEFT_OUT, *(Path(folder).name for folder in folders(lines))]
             subprocess.run(
@@ -152,7 +142,6 @@ def write(root: Path | None = None, *, upgrade: bool = False) -> list[Path]:
                  "--custom-compile-command", "python -m workshop lock",
                  *(["--upgrade"] if upgrade else []), *entry.sources, "--output-file", entry.path],
                 cwd=root, check=True)
-            path = root / entry.path
             if LEFT_OUT in pins("\n".join(lines)):
                 # uv's header is two comment lines; what it was told about torch goes under them.
                 generated_by, command, rest = path.read_text().split("\n", 2)

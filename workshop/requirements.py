@@ -1,10 +1,33 @@
-"""Reading pip's requirement files and lock files: one reader for the locks (workshop.lock), the
-setup check, the classroom cache's prefetch and the tests."""
+"""pip's requirement files and lock files: which locks there are, and one reader of them for the
+locks' writer (workshop.lock), the setup check, the classroom cache's prefetch and the tests."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Lock:
+    """One lock file: where it is, the requirement files it is resolved from, and who installs it."""
+
+    path: str
+    sources: tuple[str, ...]
+    installer: str
+
+
+#: Paths from the repo root. The images' files are read by pip in /srv, as the Dockerfiles copy them.
+LOCKS = (
+    Lock("requirements.lock", ("requirements.txt", "requirements-dev.txt"), "setup.sh and CI"),
+    Lock("app/requirements.lock", ("app/requirements.txt",), "the naive and slim images"),
+    Lock("app/runtime-requirements.lock", ("app/runtime-requirements.txt",), "the multi-stage images"),
+    Lock("app/export-requirements.lock", ("app/export-requirements.txt",), "the ONNX images' exporter"),
+    Lock("app/onnx-requirements.lock", ("app/onnx-requirements.txt",), "the ONNX images' runtime"),
+)
+
+#: The file that holds torch's one pin, installed on its own before each lock.
+TORCH_PIN = "app/torch-requirements.txt"
 
 #: A `name==version` line (extras and an environment marker allowed), as pip writes and reads them.
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;\\]+)")
@@ -32,5 +55,3 @@ def source_lines(path: Path) -> list[str]:
 def folders(lines: list[str]) -> list[str]:
     """The local folders among requirement lines (`./app/wordcount`): left out of the lock."""
     return [line for line in lines if line.startswith(("./", "/"))]
-
-

@@ -21,11 +21,12 @@ Resolving needs PyPI; without it the lesson shows the figures recorded in result
 and says on which date they were measured.
 
 For a live demo of the CUDA image, an instructor builds the naive Dockerfile with PyPI as the
-torch index, so pip takes PyPI's CUDA torch, and the second install its nvidia-* dependencies
-(about 3 GB more to pull):
+torch index and torch's install resolving its dependencies (`--no-deps` taken out by sed: the
+image's lock does not have the nvidia-* wheels PyPI's CUDA torch declares), about 3 GB more to pull:
 
-    /usr/bin/docker build --network=host -f dockerfiles/naive.Dockerfile \\
-        --build-arg TORCH_INDEX_URL=https://pypi.org/simple -t bert-classifier:naive-cuda .
+    sed 's/--no-deps --index-url/--index-url/' dockerfiles/naive.Dockerfile \\
+      | docker build --network=host -f - --build-arg TORCH_INDEX_URL=https://pypi.org/simple \\
+          -t bert-classifier:naive-cuda .
 
 (`cuda_build_command()` returns it for this machine's settings.)
 """
@@ -50,6 +51,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from workshop import classroom, config, images
+from workshop.requirements import TORCH_PIN
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ PYTHON_VERSION = "3.11"
 PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 WHATS = ("torch", "naive image")
 NAIVE_REQUIREMENTS = config.REPO_ROOT / "app" / "requirements.txt"
-TORCH_REQUIREMENTS = config.REPO_ROOT / "app" / "torch-requirements.txt"
+TORCH_REQUIREMENTS = config.REPO_ROOT / TORCH_PIN
 
 #: pip variables that send it to other packages than PyPI's (this machine's wheel folders, a
 #: mirror); the resolver runs without them and without pip's config files. TLS settings stay.
@@ -396,10 +398,19 @@ def measure_or_recorded(scenarios: Iterable[tuple[str, str, str]] = SCENARIOS) -
         return load(why=str(error).splitlines()[0][:200])
 
 
-def cuda_build_command(tag: str = images.tag("naive-cuda")) -> list[str]:
-    """The `docker build` of the naive image with PyPI's CUDA torch: PyPI as the torch index has no +cpu build."""
-    return [config.DOCKER_CLI, "build", "--network=host", "-f", str(config.dockerfile("naive")),
-            "--build-arg", f"TORCH_INDEX_URL={config.PYPI_INDEX}", "-t", tag, str(config.REPO_ROOT)]
+#: What the CUDA demo changes in naive.Dockerfile (sed's s/OLD/NEW/): torch's own install, there
+#: from PyPI, then brings the nvidia-* wheels it declares, which the image's lock leaves out.
+CUDA_EDIT = ("--no-deps --index-url", "--index-url")
+
+
+def cuda_build_command(tag: str = images.tag("naive-cuda")) -> str:
+    """The shell line that builds the naive image with PyPI's CUDA torch and its CUDA libraries:
+    naive.Dockerfile with CUDA_EDIT made by sed, read from stdin (`-f -`), PyPI as the torch index
+    (it has no +cpu build)."""
+    old, new = CUDA_EDIT
+    return (f"sed 's/{old}/{new}/' {shlex.quote(str(config.dockerfile('naive')))} | "
+            f"{shlex.quote(config.DOCKER_CLI)} build --network=host -f - --build-arg TORCH_INDEX_URL={config.PYPI_INDEX} "
+            f"-t {shlex.quote(tag)} {shlex.quote(str(config.REPO_ROOT))}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -413,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
     if args.build_command:
-        print(shlex.join(cuda_build_command()))
+        print(cuda_build_command())
         return 0
     if args.record:
         try:
