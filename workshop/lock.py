@@ -5,8 +5,9 @@ Dockerfiles install with ``pip install --require-hashes``.
 The requirement files pin, by name, what the workshop and the images use; what those packages pull
 in is resolved here once, by uv, for every platform (Linux on x86_64 and arm64 for the images, and
 macOS and Windows for a laptop; a marker on a line says where it applies), and written down with the
-hash of every file PyPI has for that version. Two builds a month apart then install the same files,
-and a file that changed on the index stops the install instead of running.
+hash of every file PyPI has for that version. Two builds a month apart then install the same files
+(torch, pinned, and the tools pip fetches to build a package from source apart), and a file that
+changed on the index stops the install instead of running.
 
 torch is left out of every lock and installed before it, on its own, from PyTorch's CPU index (README,
 "Installing torch"): PyPI's torch for Linux would bring the CUDA libraries with it, and the CPU
