@@ -240,14 +240,9 @@ def _number(kind: type[_N], name: str, text: str) -> _N:
 #: This process's settings: the environment over the settings file over the defaults.
 SETTINGS = Settings.from_env(os.environ)
 
-#: The names this module has always had for the settings (config.IMAGE_REPO...): each reads
-#: SETTINGS when asked (__getattr__), so a test's replaced SETTINGS is seen everywhere.
-_FIELDS = {"SHARED_DIR": "shared_dir", "MODEL_DIR": "model_dir", "DOCKER_CLI": "docker_cli", "IMAGE_REPO": "image_repo",
-           "ENGINE_DIR": "engine_dir", "CACHE_DIR": "cache_dir", "RESULTS_DIR": "results_dir",
-           "PACKAGE_CACHE": "package_cache", "LOCAL_TORCH_INDEX": "local_torch_index", "WHEELHOUSE": "wheelhouse",
-           "MODEL_IMAGE": "model_image", "JOURNEY_STARTS": "journey_starts", "BUILD_ARGS": "build_args",
-           "BUILD_NETWORK": "build_network"}
-# Their types, for mypy; annotations alone make no attribute, so reads go to __getattr__.
+#: The names this module has always had for the settings (config.IMAGE_REPO...): each is its
+#: SETTINGS field in upper case and reads SETTINGS when asked (__getattr__), so a test's replaced
+#: SETTINGS is seen everywhere. Annotated here for mypy; an annotation alone makes no attribute.
 SHARED_DIR: Path
 MODEL_DIR: Path | None
 DOCKER_CLI: str
@@ -264,14 +259,17 @@ BUILD_ARGS: dict[str, str]
 BUILD_NETWORK: str | None
 
 
+_OLD_NAMES = frozenset(__annotations__)
+
+
 def __getattr__(name: str) -> Any:
-    if name in _FIELDS:
-        return getattr(SETTINGS, _FIELDS[name])
+    if name in _OLD_NAMES:
+        return getattr(SETTINGS, name.lower())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_FIELDS})
+    return sorted({*globals(), *_OLD_NAMES})
 
 
 def build_ledger() -> Path:
